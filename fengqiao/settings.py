@@ -1,0 +1,66 @@
+"""The one configuration object, read from the environment (prefix ``FENGQIAO_``).
+
+Only entry points (CLI, flows, the app factory) build a ``Settings``; library functions
+take the paths and numbers they need as arguments.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fengqiao.errors import ConfigurationError
+
+
+class Settings(BaseSettings):
+    """Where data lives and the few numbers every stage must agree on."""
+
+    model_config = SettingsConfigDict(env_prefix="FENGQIAO_", env_file=".env", extra="ignore")
+
+    data_root: Path = Field(Path("var"), description="Root of warehouse/, raw/, mlflow/ and secrets/.")
+    timezone: str = Field("Asia/Shanghai", description="Time zone of naive timestamps in inputs.")
+    pseudonym_key: SecretStr | None = Field(
+        None, description="HMAC key for pseudonymising personal identifiers; else read from pseudonym_key_file."
+    )
+    pseudonym_key_file: Path | None = Field(
+        None, description="File holding the HMAC key (default: <data_root>/secrets/pseudonym.key)."
+    )
+    snapshot_every_days: int = Field(7, ge=1, description="Days between snapshots (weekly: Mondays).")
+    horizon_days: int = Field(30, ge=1, description="Label horizon: incident within this many days after t.")
+
+    @property
+    def raw_dir(self) -> Path:
+        """Default place for a platform export (the simulator writes here)."""
+        return self.data_root / "raw"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        """Validated tables, features and truth files."""
+        return self.data_root / "warehouse"
+
+    @property
+    def key_file(self) -> Path:
+        return self.pseudonym_key_file or self.data_root / "secrets" / "pseudonym.key"
+
+    def hmac_key(self, create: bool = False) -> bytes:
+        """The pseudonymisation key; with ``create`` a new random key is written if none exists.
+
+        Production sets ``FENGQIAO_PSEUDONYM_KEY`` (or a key file kept outside the data root);
+        the demo creates one under ``var/secrets``.
+        """
+        if self.pseudonym_key is not None:
+            return self.pseudonym_key.get_secret_value().encode()
+        path = self.key_file
+        if not path.exists():
+            if not create:
+                raise ConfigurationError(
+                    f"No pseudonymisation key: set FENGQIAO_PSEUDONYM_KEY or create {path} "
+                    "(`fengqiao ingest --create-key` makes a random one)."
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()

@@ -1,0 +1,1 @@
+"""The synthetic Hanzhong-like world: the foundation of every test, demo and evaluation."""

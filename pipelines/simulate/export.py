@@ -1,0 +1,90 @@
+"""Write a simulated world the way a platform export looks: CSV and Parquet per table,
+plus the truth a real export never has (oracle, daily intensity) and a record of the world.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.simulate.dirty import inject_dirty
+from pipelines.simulate.world import World, config_dict
+
+ORACLE_FILES = {"village": "oracle.parquet", "project": "oracle_projects.parquet"}
+WORLD_FILE = "world.json"
+INJECTION_LOG = "dirty_injected.csv"
+INTENSITY_FILE = "daily_intensity.npy"
+
+
+def _write_atomic(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    tmp.replace(path)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with path.open("wb") as fh:
+        np.save(fh, array)
+
+
+def write_export(world: World, out_dir: Path, dirty: bool = False, dirty_rate: float = 0.01) -> dict[str, Path]:
+    """Write the export tables (``<table>.csv`` and ``<table>.parquet``), the oracle files,
+    ``daily_intensity.npy`` (λ[day, village] in regions order) and ``world.json`` (config and
+    realised rates). With ``dirty``, realistic bad data is injected at ``dirty_rate`` and the
+    list of what was injected goes to ``dirty_injected.csv``. Returns the paths written.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tables = world.tables
+    written: dict[str, Path] = {}
+    if dirty:
+        rng = np.random.default_rng(world.config.seed + 1)
+        tables, injected = inject_dirty(tables, rng, rate=dirty_rate, as_of=world.config.end_ts)
+        path = out_dir / INJECTION_LOG
+        _write_atomic(path, lambda p: injected.to_csv(p, index=False))
+        written["dirty_injected"] = path
+    else:
+        (out_dir / INJECTION_LOG).unlink(missing_ok=True)
+    for name, frame in tables.items():
+        for suffix, write in (
+            (".parquet", lambda p, f=frame: f.to_parquet(p, index=False)),
+            (".csv", lambda p, f=frame: f.to_csv(p, index=False)),
+        ):
+            path = out_dir / f"{name}{suffix}"
+            _write_atomic(path, write)
+            written[f"{name}{suffix}"] = path
+    for entity, frame in (("village", world.oracle_villages), ("project", world.oracle_projects)):
+        path = out_dir / ORACLE_FILES[entity]
+        _write_atomic(path, lambda p, f=frame: f.to_parquet(p, index=False))
+        written[ORACLE_FILES[entity]] = path
+    path = out_dir / INTENSITY_FILE
+    _write_atomic(path, lambda p: _save_npy(p, world.daily_intensity))
+    written[INTENSITY_FILE] = path
+    record = {"config": config_dict(world.config), "rates": world.rates,
+              "rows": {k: len(v) for k, v in world.tables.items()}, "dirty": dirty}
+    path = out_dir / WORLD_FILE
+    _write_atomic(path, lambda p: p.write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str)))
+    written[WORLD_FILE] = path
+    return written
+
+
+def copy_truth(source: Path, warehouse_dir: Path) -> list[Path]:
+    """Copy a simulated world's oracle files next to the warehouse tables, where evaluation
+    reads them (``warehouse/oracle.parquet``); a real export has none and nothing happens."""
+    copied = []
+    for name in ORACLE_FILES.values():
+        src = Path(source) / name
+        if src.exists():
+            dst = Path(warehouse_dir) / name
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(dst, lambda p, s=src: p.write_bytes(s.read_bytes()))
+            copied.append(dst)
+    return copied
+
+
+def rates_table(rates: dict[str, float]) -> str:
+    """The realised rates as aligned text lines for the run summary."""
+    width = max(len(k) for k in rates)
+    return "\n".join(f"  {k:<{width}}  {v:,.4g}" for k, v in rates.items())
