@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.simulate.csv_text import write_csv
 from pipelines.simulate.dirty import inject_dirty
 from pipelines.simulate.world import World, config_dict
 
@@ -50,7 +51,7 @@ def write_export(world: World, out_dir: Path, dirty: bool = False, dirty_rate: f
     for name, frame in tables.items():
         for suffix, write in (
             (".parquet", lambda p, f=frame: f.to_parquet(p, index=False)),
-            (".csv", lambda p, f=frame: f.to_csv(p, index=False)),
+            (".csv", lambda p, f=frame: write_csv(f, p)),
         ):
             path = out_dir / f"{name}{suffix}"
             _write_atomic(path, write)
