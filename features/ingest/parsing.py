@@ -1,0 +1,172 @@
+"""Source cells → typed columns, with the cells that could not be read.
+
+Sources differ: a CSV dump is all text, Parquet and SQL carry types, Excel mixes both.
+Each column is brought to its warehouse type (``features/warehouse.py``) once, vectorised;
+a cell that cannot be read becomes null and is reported (``bad_date``, ``bad_value``) so
+that schema validation (``schemas.py``) works on clean types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from features.contracts import LIST_SEPARATOR, TIMEZONE, Column, TableContract
+from features.ingest.mapping import translate_codes
+from features.ingest.reasons import BAD_DATE, BAD_VALUE
+
+TIME_UNIT = "us"
+"""Resolution of warehouse timestamps."""
+WAREHOUSE_TZ = pd.DatetimeTZDtype(unit=TIME_UNIT, tz=TIMEZONE)
+TRUE_TOKENS = ("true", "t", "yes", "y", "1", "是")
+FALSE_TOKENS = ("false", "f", "no", "n", "0", "否")
+_OFFSET = r".*[0-9]:[0-9]{2}(?::[0-9]{2}(?:[.][0-9]+)?)? ?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)"
+"""Ends in a time of day and a UTC offset (``14:23:00+08:00``, ``14:23Z``): an aware timestamp.
+(Patterns here avoid backslash classes and ``$`` so that pyarrow, not Python, runs them.)"""
+_SPACES = (" ", "\t", "\r", "\n", "\u3000", "\xa0")
+_NUMBER = r"[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:[eE][+-]?[0-9]+)?"
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    """How to read one table's cells."""
+
+    date_formats: tuple[str, ...]
+    """strptime formats tried, in order, for timestamps that are not ISO 8601."""
+    timezone: str
+    """Zone of timestamps written without an offset."""
+    null_values: tuple[str, ...] = ()
+    """Cell texts that mean 'empty' besides the empty string."""
+    codes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Per column, source code → contract code."""
+
+
+def as_text(values: pd.Series, null_values: tuple[str, ...] = ()) -> pd.Series:
+    """Cells as stripped text (``str`` dtype), empty ones null.
+
+    Whole floats print without ``.0`` (ids read from Excel or SQL as numbers), booleans as
+    ``true``/``false``. Text that needs no change is not copied: a table of tens of millions
+    of rows must fit in memory twice at most.
+    """
+    if pd.api.types.is_bool_dtype(values.dtype):
+        text = values.map({True: "true", False: "false"}, na_action="ignore").astype("str")
+    elif pd.api.types.is_float_dtype(values.dtype):
+        whole = values.notna() & (values % 1 == 0) & (values.abs() < 2**53)
+        text = values.astype("str")
+        text = text.mask(whole, values[whole].astype("int64").astype("str"))
+    else:
+        text = values.astype("str")
+        if (text.str.startswith(_SPACES, na=False) | text.str.endswith(_SPACES, na=False)).any():
+            text = text.str.strip()
+    empty = (text.eq("") | text.isin(null_values) if null_values else text.eq("")).fillna(False)
+    return text.mask(empty) if empty.any() else text
+
+
+def parse_timestamps(values: pd.Series, options: ParseOptions) -> tuple[pd.Series, pd.Series]:
+    """Timestamps in the warehouse zone, and the mask of cells that are not timestamps.
+
+    Accepted: typed timestamps (naive ones are in ``options.timezone``), ISO 8601 text with
+    or without an offset, and text in one of ``options.date_formats``.
+    """
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert(TIMEZONE).dt.as_unit(TIME_UNIT), pd.Series(False, index=values.index)
+    if pd.api.types.is_datetime64_dtype(values.dtype):
+        parsed = _localise(values, options.timezone)
+        return parsed, parsed.isna() & values.notna()
+    text = as_text(values, options.null_values)
+    aware = text.str.fullmatch(_OFFSET, na=False)
+    naive = ~aware & text.notna()
+    parsed = pd.Series(pd.NaT, index=text.index, dtype=WAREHOUSE_TZ)
+    parsed[aware] = _to_utc(text[aware], "ISO8601").dt.tz_convert(TIMEZONE)
+    parsed[naive] = _localise(_to_utc(text[naive], "ISO8601").dt.tz_localize(None), options.timezone)
+    for fmt in options.date_formats:
+        todo = parsed.isna() & text.notna()
+        if not todo.any():
+            break
+        if "%z" in fmt:
+            parsed[todo] = _to_utc(text[todo], fmt).dt.tz_convert(TIMEZONE)
+        else:
+            wall = pd.to_datetime(text[todo], format=fmt, errors="coerce")
+            parsed[todo] = _localise(wall, options.timezone)
+    return parsed, parsed.isna() & text.notna()
+
+
+def _to_utc(text: pd.Series, fmt: str) -> pd.Series:
+    """Text parsed with ``fmt``; times without an offset are read as UTC wall clocks."""
+    return pd.to_datetime(text, format=fmt, utc=True, errors="coerce").dt.as_unit(TIME_UNIT)
+
+
+def _localise(wall: pd.Series, timezone: str) -> pd.Series:
+    """Wall-clock times in ``timezone`` (times that do not exist there become NaT)."""
+    local = wall.dt.as_unit(TIME_UNIT).dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    return local.dt.tz_convert(TIMEZONE)
+
+
+def parse_numbers(values: pd.Series, column: Column, options: ParseOptions) -> tuple[pd.Series, pd.Series]:
+    """Numbers as ``float64`` (``Int64`` for int columns), and the mask of cells that are not
+    finite numbers (or not whole, for int columns)."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        present = values.notna()
+        numbers = values.astype("float64")
+    else:
+        text = as_text(values, options.null_values)
+        present = text.notna()
+        numbers = text.where(text.str.fullmatch(_NUMBER, na=False)).astype("float64")
+    bad = present & (numbers.isna() | ~np.isfinite(numbers.fillna(0.0).to_numpy()))
+    if column.kind == "int":
+        bad |= numbers.notna() & (numbers % 1 != 0)
+        return numbers.mask(bad).round().astype("Int64"), bad
+    return numbers.mask(bad), bad
+
+
+def parse_bools(values: pd.Series, options: ParseOptions) -> tuple[pd.Series, pd.Series]:
+    """Booleans (nullable ``boolean``) from true/false, yes/no, 1/0, 是/否 in any case."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.astype("boolean"), pd.Series(False, index=values.index)
+    text = as_text(values, options.null_values).str.lower()
+    parsed = pd.Series(pd.NA, index=text.index, dtype="boolean")
+    parsed[text.isin(TRUE_TOKENS)] = True
+    parsed[text.isin(FALSE_TOKENS)] = False
+    return parsed, parsed.isna() & text.notna()
+
+
+def parse_column(values: pd.Series, column: Column, options: ParseOptions) -> tuple[pd.Series, pd.Series, str]:
+    """One column typed for validation, the mask of unreadable cells, and their reason."""
+    codes = options.codes.get(column.name, {})
+    if codes:
+        values = translate_codes(as_text(values, options.null_values), codes, column.kind.endswith("_list"))
+    if column.kind == "timestamp":
+        return *parse_timestamps(values, options), BAD_DATE
+    if column.kind in ("int", "float"):
+        return *parse_numbers(values, column, options), BAD_VALUE
+    if column.kind == "bool":
+        return *parse_bools(values, options), BAD_VALUE
+    text = as_text(values, options.null_values)
+    if column.kind.endswith("_list"):
+        text = text.str.replace(r" *[|] *", LIST_SEPARATOR, regex=True)
+    return text, pd.Series(False, index=values.index), BAD_VALUE
+
+
+def parse_table(frame: pd.DataFrame, contract: TableContract,
+                options: ParseOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The typed table (same columns and index as ``frame``) and its unreadable cells as
+    rows (``row``: position, ``column``, ``reason``)."""
+    typed = {}
+    problems = []
+    for name in frame.columns:
+        column = contract.column(name)
+        typed[name], bad, reason = parse_column(frame[name], column, options)
+        rows = np.flatnonzero(bad.to_numpy())
+        if len(rows):
+            problems.append(pd.DataFrame({"row": rows, "column": name, "reason": reason}))
+    return pd.DataFrame(typed, index=frame.index), problems_frame(problems)
+
+
+def problems_frame(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenated problem rows (``row``, ``column``, ``reason``), empty when there are none."""
+    empty = pd.DataFrame({"row": pd.Series(dtype="int64"), "column": pd.Series(dtype="str"),
+                          "reason": pd.Series(dtype="str")})
+    return pd.concat([empty, *parts], ignore_index=True)

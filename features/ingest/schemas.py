@@ -1,0 +1,143 @@
+"""Pandera schemas built from the table contracts, and their failures as per-row problems.
+
+One builder serves every table: types, nullability, code lists, ranges, the unique key,
+future dates, time order and references all come from ``features.contracts``. Validation
+is lazy, so every failing cell is found in one pass; each failure case becomes a problem
+row (``row``, ``column``, ``reason``) that ``rejects.py`` turns into a reject.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from features.contracts import LIST_SEPARATOR, Column, TableContract
+from features.ingest.parsing import WAREHOUSE_TZ, problems_frame
+from features.ingest.reasons import (
+    BAD_CODE,
+    BAD_VALUE,
+    DUPLICATE,
+    FUTURE_DATE,
+    MISSING_VALUE,
+    TIME_ORDER,
+    reference_reason,
+)
+
+DTYPES = {
+    "id": "str",
+    "str": "str",
+    "category": "str",
+    "id_list": "str",
+    "category_list": "str",
+    "int": "Int64",
+    "float": "float64",
+    "bool": "boolean",
+    "timestamp": WAREHOUSE_TZ,
+}
+"""The pandas dtype each column kind has after ``parsing.parse_table``."""
+BUILTIN_REASONS = {"not_nullable": MISSING_VALUE, "field_uniqueness": DUPLICATE}
+
+
+def _all_items_in(allowed: Iterable[str]) -> Callable[[pd.Series], pd.Series]:
+    """A check that every item of a ``|``-joined list is in ``allowed`` (judged once per
+    distinct list: there are few)."""
+    allowed = frozenset(allowed)
+
+    def check(lists: pd.Series) -> pd.Series:
+        good = [v for v in lists.dropna().unique() if set(v.split(LIST_SEPARATOR)) <= allowed]
+        return lists.isin(good)
+
+    return check
+
+
+def _known(keys: pd.Index) -> Callable[[pd.Series], pd.Series]:
+    """A check that each value is one of ``keys``, looked up in the index's own hash table
+    (``Series.isin`` with a million string keys takes seconds per call in pandas 3)."""
+
+    def check(values: pd.Series) -> pd.Series:
+        return pd.Series(keys.get_indexer(values) >= 0, index=values.index)
+
+    return check
+
+
+def _column_checks(column: Column, as_of: pd.Timestamp, known: Mapping[str, pd.Index]) -> list[pa.Check]:
+    """The element-wise rules of one column; each check's ``error`` is its reject reason.
+
+    """
+    checks = []
+    if column.codes:
+        if column.kind == "category_list":
+            checks.append(pa.Check(_all_items_in(column.codes), error=BAD_CODE))
+        else:
+            checks.append(pa.Check.isin(column.codes, error=BAD_CODE))
+    if column.min_value is not None:
+        checks.append(pa.Check.ge(column.min_value, error=BAD_VALUE))
+    if column.max_value is not None:
+        checks.append(pa.Check.le(column.max_value, error=BAD_VALUE))
+    if column.kind == "timestamp" and not column.planned:
+        checks.append(pa.Check.le(as_of, error=FUTURE_DATE))
+    if column.references in known:
+        keys = known[column.references]
+        reason = reference_reason(column)
+        if column.kind == "id_list":
+            checks.append(pa.Check(_all_items_in(keys), error=reason))
+        else:
+            checks.append(pa.Check(_known(keys), error=reason))
+    return checks
+
+
+def contract_schema(contract: TableContract, as_of: pd.Timestamp, known: Mapping[str, pd.Index]) -> pa.DataFrameSchema:
+    """The schema of ``contract``'s warehouse columns as of ``as_of``.
+
+    ``known`` maps ``table.column`` to the keys already accepted there; references to a
+    table that is not in ``known`` (absent from the source) are not checked.
+    """
+    columns = {
+        column.name: pa.Column(
+            DTYPES[column.kind],
+            checks=_column_checks(column, as_of, known),
+            nullable=column.nullable,
+            unique=column.name == contract.key,
+            report_duplicates="exclude_first",
+        )
+        for column in contract.columns
+        if column.in_warehouse
+    }
+    order_checks = [
+        pa.Check(lambda frame, a=earlier, b=later: ~(frame[b] < frame[a]), error=TIME_ORDER)
+        for earlier, later in contract.time_order
+    ]
+    return pa.DataFrameSchema(columns, checks=order_checks, strict=True, ordered=True, name=contract.name)
+
+
+def schema_problems(frame: pd.DataFrame, contract: TableContract, as_of: pd.Timestamp,
+                    known: Mapping[str, pd.Index]) -> pd.DataFrame:
+    """Every failing cell of ``frame`` (typed by ``parse_table``, indexed 0..n-1) as problem
+    rows ``row``, ``column``, ``reason``.
+
+    A time-order failure is reported on the later column of its pair. A failure that names
+    no row (a wrong dtype, a missing column) is a bug in this package, never bad data: it
+    raises.
+    """
+    schema = contract_schema(contract, as_of, known)
+    try:
+        schema.validate(frame, lazy=True, inplace=True)
+    except SchemaErrors as errors:
+        cases = errors.failure_cases
+    else:
+        return problems_frame([])
+    if cases["index"].isna().any():
+        summary = cases[cases["index"].isna()][["column", "check"]].drop_duplicates().to_string(index=False)
+        raise RuntimeError(f"Schema of {contract.name!r} failed on whole columns, not rows:\n{summary}")
+    by_column = cases[cases["schema_context"] == "Column"]
+    reasons = by_column["check"].map(lambda check: BUILTIN_REASONS.get(check, check))
+    parts = [pd.DataFrame({"row": by_column["index"].astype("int64"), "column": by_column["column"],
+                           "reason": reasons})]
+    by_frame = cases[cases["schema_context"] == "DataFrameSchema"].drop_duplicates(["check_number", "index"])
+    for number, failed in by_frame.groupby("check_number"):
+        later = contract.time_order[int(number)][1]
+        parts.append(pd.DataFrame({"row": failed["index"].astype("int64"), "column": later, "reason": TIME_ORDER}))
+    return problems_frame(parts)
