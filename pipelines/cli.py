@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Optional
 
+import pandas as pd
 import typer
 
 from fengqiao.errors import FengqiaoError
 from fengqiao.log import configure_logging
 from fengqiao.settings import Settings
-from pipelines.jobs import JobResult, ingest_job, simulate_job
+from pipelines.jobs import JobResult, features_job, ingest_job, simulate_job
 from pipelines.simulate.world import SimulationConfig
 
 app = typer.Typer(
@@ -53,24 +54,50 @@ def ingest(
     source: Annotated[Optional[str], typer.Argument(help="Export folder, Excel workbook or SQLAlchemy URL (default <data_root>/raw).")] = None,
     mapping: Annotated[Optional[Path], typer.Option(help="YAML column mapping for another platform's export.")] = None,
     create_key: Annotated[bool, typer.Option(help="Create a random pseudonymisation key under <data_root>/secrets if none is set.")] = False,
+    as_of: Annotated[Optional[str], typer.Option(help="Moment of the export (ISO 8601); later timestamps are rejected as future dates. Default: now.")] = None,
 ) -> None:
     """Validate an export into the warehouse; rejected rows are kept with their reason."""
     settings = Settings()
-    _run(lambda: ingest_job(settings, source or str(settings.raw_dir), mapping, create_key))
+    moment = _timestamp(as_of, settings.timezone)
+    _run(lambda: ingest_job(settings, source or str(settings.raw_dir), mapping, create_key, moment))
+
+
+def _timestamp(text: str | None, timezone: str) -> pd.Timestamp | None:
+    """An ISO 8601 option as a tz-aware timestamp (naive → ``timezone``); a bad one stops with a clear message."""
+    if text is None:
+        return None
+    try:
+        moment = pd.Timestamp(text)
+    except ValueError as err:
+        raise typer.BadParameter(f"not an ISO 8601 time: {text!r} (e.g. 2026-11-27 or 2026-11-27T00:00+08:00)") from err
+    return moment.tz_localize(timezone) if moment.tzinfo is None else moment
+
+
+@app.command()
+def features() -> None:
+    """Build weekly point-in-time features and labels → <data_root>/warehouse/features_<entity>.parquet."""
+    settings = Settings()
+    _run(lambda: features_job(settings))
 
 
 @app.command()
 def demo() -> None:
-    """The main job on the embedded defaults: simulate → ingest (later: features → train → serve)."""
+    """The main job on the embedded defaults: simulate → ingest → features (training, scoring
+    and the API come with later issues)."""
     settings = Settings()
     results = [
         _run(lambda: simulate_job(DEFAULTS, settings.raw_dir)),
-        _run(lambda: ingest_job(settings, str(settings.raw_dir), create_key=True)),
+        _run(lambda: ingest_job(settings, str(settings.raw_dir), create_key=True, as_of=DEFAULTS.end_ts)),
+        _run(lambda: features_job(settings)),
     ]
     total = sum(r.seconds for r in results)
+    wh = settings.warehouse_dir
     typer.echo(f"\ndemo finished in {total:.0f} s. Look at:\n"
-               f"  {settings.raw_dir}/world.json        the simulated world and its realised rates\n"
-               f"  {settings.warehouse_dir}/            validated tables, rejects/ and ingest_report.json")
+               f"  {settings.raw_dir}/world.json            the simulated world and its realised rates\n"
+               f"  {wh}/ingest_report.json    counts in / accepted / rejected per table and reason\n"
+               f"  {wh}/rejects/              every rejected row with its reason\n"
+               f"  {wh}/features_village.parquet, features_project.parquet   features and labels\n"
+               f"  {wh}/oracle.parquet        the true 30-day incident probability (synthetic worlds only)")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from fengqiao.settings import Settings
 from pipelines.simulate.export import copy_truth, rates_table, write_export
 from pipelines.simulate.world import SimulationConfig, simulate_world
@@ -38,16 +40,32 @@ def simulate_job(config: SimulationConfig, out_dir: Path, dirty: bool = False, d
     return JobResult("simulate", time.perf_counter() - started, lines)
 
 
-def ingest_job(settings: Settings, source: str, mapping: Path | None = None, create_key: bool = False) -> JobResult:
-    """Validate and pseudonymise ``source`` into the warehouse; copy a simulated world's oracle."""
+def ingest_job(settings: Settings, source: str, mapping: Path | None = None, create_key: bool = False,
+               as_of: pd.Timestamp | None = None) -> JobResult:
+    """Validate and pseudonymise ``source`` into the warehouse; copy a simulated world's oracle.
+
+    Timestamps after ``as_of`` (default: now) are rejected as future dates.
+    """
     from features.ingest import run_ingest
 
     started = time.perf_counter()
     report = run_ingest(source, settings.warehouse_dir, settings.hmac_key(create=create_key),
-                        mapping=mapping, timezone=settings.timezone)
+                        mapping=mapping, as_of=as_of, timezone=settings.timezone)
     lines = [report.summary()]
     if Path(source).is_dir():
         copied = copy_truth(Path(source), settings.warehouse_dir)
         if copied:
             lines.append("oracle (synthetic truth) copied: " + ", ".join(p.name for p in copied))
     return JobResult("ingest", time.perf_counter() - started, lines)
+
+
+def features_job(settings: Settings) -> JobResult:
+    """Build the point-in-time feature tables of villages and projects from the warehouse."""
+    from features.engine import build_and_write, features_path
+
+    started = time.perf_counter()
+    builds = build_and_write(settings.warehouse_dir, snapshot_every_days=settings.snapshot_every_days,
+                             horizon_days=settings.horizon_days)
+    lines = [str(b.summary) for b in builds]
+    lines += [f"written: {features_path(settings.warehouse_dir, b.entity)}" for b in builds if b.summary.built]
+    return JobResult("features", time.perf_counter() - started, lines)

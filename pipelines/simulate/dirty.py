@@ -18,6 +18,7 @@ import pandas as pd
 
 from features.contracts import CONTRACTS, LIST_SEPARATOR, TIMEZONE, VILLAGE_REF, TableContract
 from features.ingest.parsing import as_text
+from pipelines.simulate.csv_text import text_frame, timestamps_as_text
 from features.ingest.reasons import (
     BAD_CODE,
     BAD_DATE,
@@ -27,8 +28,6 @@ from features.ingest.reasons import (
     reference_reason,
 )
 
-TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
-"""Timestamps are written in this format followed by their UTC offset (``+08:00``)."""
 ACCEPTED = "accepted"
 REDACTED = "redacted"
 CASCADE = "cascade"
@@ -72,24 +71,12 @@ class _Table:
 def export_as_strings(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """Every table with every cell as text, the way a platform writes a CSV dump:
     timestamps ``2024-03-05 14:23:00+08:00``, booleans ``true``/``false``, nulls empty."""
-    return {name: frame.apply(_cells_as_text) for name, frame in tables.items()}
+    return {name: text_frame(frame) for name, frame in tables.items()}
 
 
-def _cells_as_text(values: pd.Series) -> pd.Series:
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return format_timestamps(values)
-    return as_text(values)
-
-
-def format_timestamps(values: pd.Series) -> pd.Series:
-    """Timezone-aware timestamps as local (Asia/Shanghai) text with the UTC offset appended."""
-    local = values.dt.tz_convert(TIMEZONE)
-    wall = local.dt.tz_localize(None)
-    text = wall.dt.strftime(TIMESTAMP_FORMAT).astype("str")
-    minutes = ((wall - local.dt.tz_convert("UTC").dt.tz_localize(None)).dt.total_seconds() // 60).fillna(0)
-    codes, uniques = pd.factorize(minutes.astype("int64"))
-    offsets = np.array([f"{'+' if m >= 0 else '-'}{abs(m) // 60:02d}:{abs(m) % 60:02d}" for m in uniques], dtype=object)
-    return text + pd.Series(offsets[codes], index=values.index, dtype="str")
+def format_timestamps(values: pd.Series) -> np.ndarray:
+    """Timezone-aware timestamps as the export writes them (local time and UTC offset)."""
+    return np.asarray(timestamps_as_text(values).to_pylist(), dtype=object)
 
 
 def _fake_village_ids(t: _Table, n: int) -> list[str]:
@@ -114,12 +101,12 @@ def _unknown_village(t: _Table, rows: np.ndarray, column: str) -> None:
 def _reversed_dates(t: _Table, rows: np.ndarray, later: str) -> None:
     earlier = next(a for a, b in t.contract.time_order if b == later)
     hours = pd.to_timedelta(t.rng.integers(1, 30 * 24, len(rows)), unit="h").to_numpy()
-    t.set(rows, later, format_timestamps(t.clean[earlier].iloc[rows] - hours).to_numpy())
+    t.set(rows, later, format_timestamps(t.clean[earlier].iloc[rows] - hours))
 
 
 def _future_date(t: _Table, rows: np.ndarray, column: str) -> None:
     seconds = pd.to_timedelta(t.rng.integers(86_400, 365 * 86_400, len(rows)), unit="s")
-    t.set(rows, column, format_timestamps(pd.Series(t.as_of + seconds)).to_numpy())
+    t.set(rows, column, format_timestamps(pd.Series(t.as_of + seconds)))
 
 
 def _bad_code(t: _Table, rows: np.ndarray, column: str) -> None:
