@@ -12,16 +12,15 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
-from sklearn.neighbors import BallTree
 
 from features.calendar import pre_festival_ramp, spring_festival_days
 from features.contracts import TIMEZONE
+from features.engine.neighbours import NeighbourParams, find_neighbours
 from pipelines.simulate import dynamics
 from pipelines.simulate.events import dispute_table, incident_table, patrol_table, petition_table
 from pipelines.simulate.geography import build_regions
 from pipelines.simulate.projects import build_projects, project_day_arrays, project_severity, project_village_pairs
 
-EARTH_RADIUS_KM = 6371.0
 BURN_IN_DAYS = 240
 """Days simulated before the recorded history so that its first day is in steady state."""
 
@@ -101,19 +100,16 @@ def village_traits(rng: np.random.Generator, regions: pd.DataFrame) -> VillageTr
     )
 
 
-def neighbour_graph(regions: pd.DataFrame, k: int = 6, radius_km: float = 20.0, scale_km: float = 5.0):
-    """CSR (ptr, idx, weight) of each village's k nearest others within ``radius_km``,
-    weights exp(-distance / scale_km) normalised to sum to 1 per village."""
-    coords = np.radians(regions[["lat", "lon"]].to_numpy())
-    dist, idx = BallTree(coords, metric="haversine").query(coords, k=min(k + 1, len(regions)))
-    dist_km = dist[:, 1:] * EARTH_RADIUS_KM
-    idx = idx[:, 1:]
-    keep = dist_km <= radius_km
-    weights = np.where(keep, np.exp(-dist_km / scale_km), 0.0)
-    sums = weights.sum(axis=1, keepdims=True)
-    weights = np.divide(weights, sums, out=np.zeros_like(weights), where=sums > 0)
-    ptr = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int64)
-    return ptr, idx[keep].astype(np.int64), weights[keep]
+SPILL_NEIGHBOURS = NeighbourParams(k=6, radius_km=20.0, scale_km=5.0)
+"""Whose disputes spill over: the 6 nearest villages within 20 km, weights e^{-d / 5 km}."""
+
+
+def neighbour_graph(regions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR (ptr, idx, weight) of each village's spill-over neighbours, weights summing to 1."""
+    nb = find_neighbours(regions["lat"].to_numpy(), regions["lon"].to_numpy(), SPILL_NEIGHBOURS)
+    owner = np.repeat(np.arange(len(regions)), nb.counts())
+    totals = np.bincount(owner, weights=nb.weights, minlength=len(regions))
+    return nb.indptr, nb.indices, nb.weights / totals[owner]
 
 
 def _csr(rows: np.ndarray, cols: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
