@@ -356,6 +356,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="fengqiao-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
         warehouse = workdir / "warehouse"
         world_file = workdir / "world.txt"
         if world_file.exists():
