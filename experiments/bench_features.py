@@ -46,32 +46,24 @@ RESULTS = Path(__file__).parent / "results"
 # --- the world --------------------------------------------------------------------------
 
 
-_INGEST = """
-import sys
-import pandas as pd
-from features.ingest import run_ingest
-run_ingest(sys.argv[1], sys.argv[2], b"bench-features", as_of=pd.Timestamp("2100-01-01", tz="Asia/Shanghai"))
-"""
+def load_world(scale: float, seed: int | None, years: float, workdir: Path) -> str:
+    """``fengqiao simulate`` then ``fengqiao ingest`` into ``workdir/var``, each in its own process.
 
-
-def load_world(scale: float, seed: int | None, years: float, workdir: Path) -> tuple[Path, str]:
-    """A warehouse in ``workdir``: ``fengqiao simulate``, then ingest, each in its own process.
-
-    Ingest runs with a far ``as_of`` so that a history simulated past today's date (``--years 4``
+    Ingest runs ``--as-of`` far ahead so that a history simulated past today's date (``--years 4``
     from the default start) is not rejected as future-dated.
     """
-    raw, warehouse = workdir / "raw", workdir / "warehouse"
-    simulate = ["-c", "from pipelines.cli import app; app()", "simulate", "--scale", f"{scale:g}",
-                "--years", f"{years:g}", "--out", str(raw)]  # fmt: skip
+    env = {**os.environ, "FENGQIAO_DATA_ROOT": str(workdir / "var"), "FENGQIAO_PSEUDONYM_KEY": "bench-features"}
+    raw = str(workdir / "raw")
+    simulate = ["simulate", "--scale", f"{scale:g}", "--years", f"{years:g}", "--out", raw]
     if seed is not None:
         simulate += ["--seed", str(seed)]
-    env = {**os.environ, "FENGQIAO_DATA_ROOT": str(workdir / "var")}
-    for argv in (simulate, ["-c", _INGEST, str(raw), str(warehouse)]):
-        proc = subprocess.run([sys.executable, *argv], env=env, capture_output=True, text=True)
+    for argv in (simulate, ["ingest", raw, "--as-of", "2100-01-01"]):
+        proc = subprocess.run([sys.executable, "-c", "from pipelines.cli import app; app()", *argv], env=env,
+                              capture_output=True, text=True)  # fmt: skip
         if proc.returncode != 0:
-            raise RuntimeError(f"building the world failed:\n{proc.stderr[-4000:]}")
+            raise RuntimeError(f"fengqiao {' '.join(argv)} failed:\n{proc.stderr[-4000:]}")
     seed_text = "the simulator's default seed" if seed is None else f"seed {seed}"
-    return warehouse, f"`fengqiao simulate --scale {scale:g} --years {years:g}` → ingest ({seed_text})"
+    return f"`fengqiao simulate --scale {scale:g} --years {years:g}` → `fengqiao ingest` ({seed_text})"
 
 
 def count_events(tables: dict[str, pd.DataFrame]) -> int:
@@ -357,13 +349,13 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="fengqiao-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        warehouse = workdir / "warehouse"
+        warehouse = workdir / "var" / "warehouse"
         world_file = workdir / "world.txt"
         if world_file.exists():
             world = world_file.read_text()
         else:
             print(f"building the world (scale {args.scale:g}, {args.years:g} years) …", flush=True)
-            warehouse, world = load_world(args.scale, args.seed, args.years, workdir)
+            world = load_world(args.scale, args.seed, args.years, workdir)
             world_file.write_text(world)
         tables = read_feature_inputs(warehouse)
         report = dict(
