@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.engine import build_and_write, features_path
+from features.ingest import run_ingest
 from fengqiao.settings import Settings
 from pipelines.simulate.export import copy_truth, rates_table, write_export
 from pipelines.simulate.world import SimulationConfig, simulate_world
@@ -46,8 +48,6 @@ def ingest_job(settings: Settings, source: str, mapping: Path | None = None, cre
 
     Timestamps after ``as_of`` (default: now) are rejected as future dates.
     """
-    from features.ingest import run_ingest
-
     started = time.perf_counter()
     report = run_ingest(source, settings.warehouse_dir, settings.hmac_key(create=create_key),
                         mapping=mapping, as_of=as_of, timezone=settings.timezone)
@@ -61,8 +61,6 @@ def ingest_job(settings: Settings, source: str, mapping: Path | None = None, cre
 
 def features_job(settings: Settings) -> JobResult:
     """Build the point-in-time feature tables of villages and projects from the warehouse."""
-    from features.engine import build_and_write, features_path
-
     started = time.perf_counter()
     builds = build_and_write(settings.warehouse_dir, snapshot_every_days=settings.snapshot_every_days,
                              horizon_days=settings.horizon_days)

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from features.contracts import CONTRACTS, LIST_SEPARATOR, TIMEZONE, VILLAGE_REF, TableContract
-from features.ingest.parsing import as_text
 from pipelines.simulate.csv_text import text_frame, timestamps_as_text
 from features.ingest.reasons import (
     BAD_CODE,
