@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Optional
 
 import pandas as pd
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fengqiao.errors import FengqiaoError
 from fengqiao.log import configure_logging
@@ -34,19 +37,63 @@ def _run(job) -> JobResult:
     return result
 
 
+def _start_date(text: str) -> str:
+    """``--start`` must be a calendar date."""
+    try:
+        pd.Timestamp(text)
+    except ValueError as err:
+        raise typer.BadParameter("must be a date written YYYY-MM-DD, e.g. 2023-11-27") from err
+    return text
+
+
 @app.command()
 def simulate(
-    seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = DEFAULTS.seed,
-    scale: Annotated[float, typer.Option(help="Multiplies towns, villages, people and events (10: ~20k villages).")] = 1.0,
-    years: Annotated[float, typer.Option(help="Years of daily history.")] = DEFAULTS.years,
-    start: Annotated[str, typer.Option(help="First day of the history (YYYY-MM-DD).")] = DEFAULTS.start,
+    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="Random seed: same seed, same bytes.")] = DEFAULTS.seed,
+    scale: Annotated[float, typer.Option(min=0.01, max=50, help="Multiplies towns, villages, people and events (10: ~20k villages).")] = 1.0,
+    years: Annotated[float, typer.Option(min=0.25, max=30, help="Years of daily history.")] = DEFAULTS.years,
+    start: Annotated[str, typer.Option(callback=_start_date, help="First day of the history (YYYY-MM-DD).")] = DEFAULTS.start,
+    horizon_days: Annotated[Optional[int], typer.Option(min=1, max=365, help="Horizon of the oracle (days); default FENGQIAO_HORIZON_DAYS (30).")] = None,
     dirty: Annotated[bool, typer.Option(help="Inject realistic bad data and list it in dirty_injected.csv.")] = False,
-    dirty_rate: Annotated[float, typer.Option(help="Share of rows given each kind of defect.")] = 0.01,
+    dirty_rate: Annotated[float, typer.Option(min=0.0, max=0.2, help="Share of rows given each kind of defect (0 to 0.2).")] = 0.01,
     out: Annotated[Optional[Path], typer.Option(help="Export folder (default <data_root>/raw).")] = None,
 ) -> None:
     """Simulate a Hanzhong-like city and write it as a platform export (CSV + Parquet)."""
-    config = SimulationConfig(seed=seed, scale=scale, years=years, start=start)
-    _run(lambda: simulate_job(config, out or Settings().raw_dir, dirty=dirty, dirty_rate=dirty_rate))
+    settings = Settings()
+    _run(lambda: simulate_job(
+        SimulationConfig(seed=seed, scale=scale, years=years, start=start,
+                         horizon_days=horizon_days or settings.horizon_days),
+        out or settings.raw_dir, dirty=dirty, dirty_rate=dirty_rate, progress=_StepPrinter(),
+    ))
+
+
+class _StepPrinter:
+    """Prints a line when each step of a long job starts, and a progress bar (on stderr)
+    while a step that counts its work runs."""
+
+    def __init__(self) -> None:
+        self._step: str | None = None
+        self._bar: Progress | None = None
+        self._task = None
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        if step != self._step:
+            self._stop()
+            self._step = step
+            typer.echo(f"-- {step}", err=True)
+            if total:
+                self._bar = Progress(TextColumn("   "), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                     console=Console(stderr=True), transient=True)
+                self._task = self._bar.add_task(step, total=total)
+                self._bar.start()
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done)
+            if done >= total:
+                self._stop()
+
+    def _stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
 
 
 @app.command()
@@ -54,7 +101,7 @@ def ingest(
     source: Annotated[Optional[str], typer.Argument(help="Export folder, Excel workbook or SQLAlchemy URL (default <data_root>/raw).")] = None,
     mapping: Annotated[Optional[Path], typer.Option(help="YAML column mapping for another platform's export.")] = None,
     create_key: Annotated[bool, typer.Option(help="Create a random pseudonymisation key under <data_root>/secrets if none is set.")] = False,
-    as_of: Annotated[Optional[str], typer.Option(help="Moment of the export (ISO 8601); later timestamps are rejected as future dates. Default: now.")] = None,
+    as_of: Annotated[Optional[str], typer.Option(help="Moment of the export (ISO 8601); later timestamps are rejected as future dates. Default: the end of a simulated world (its world.json), else now.")] = None,
 ) -> None:
     """Validate an export into the warehouse; rejected rows are kept with their reason."""
     settings = Settings()
@@ -74,9 +121,13 @@ def _timestamp(text: str | None, timezone: str) -> pd.Timestamp | None:
 
 
 @app.command()
-def features() -> None:
+def features(
+    horizon_days: Annotated[Optional[int], typer.Option(min=1, max=365, help="Label horizon (days); default FENGQIAO_HORIZON_DAYS (30).")] = None,
+) -> None:
     """Build weekly point-in-time features and labels → <data_root>/warehouse/features_<entity>.parquet."""
     settings = Settings()
+    if horizon_days is not None:
+        settings = settings.model_copy(update={"horizon_days": horizon_days})
     _run(lambda: features_job(settings))
 
 
@@ -85,9 +136,10 @@ def demo() -> None:
     """The main job on the embedded defaults: simulate → ingest → features (training, scoring
     and the API come with later issues)."""
     settings = Settings()
+    config = dataclasses.replace(DEFAULTS, horizon_days=settings.horizon_days)
     results = [
-        _run(lambda: simulate_job(DEFAULTS, settings.raw_dir)),
-        _run(lambda: ingest_job(settings, str(settings.raw_dir), create_key=True, as_of=DEFAULTS.end_ts)),
+        _run(lambda: simulate_job(config, settings.raw_dir, progress=_StepPrinter())),
+        _run(lambda: ingest_job(settings, str(settings.raw_dir), create_key=True)),
         _run(lambda: features_job(settings)),
     ]
     total = sum(r.seconds for r in results)
@@ -97,7 +149,7 @@ def demo() -> None:
                f"  {wh}/ingest_report.json    counts in / accepted / rejected per table and reason\n"
                f"  {wh}/rejects/              every rejected row with its reason\n"
                f"  {wh}/features_village.parquet, features_project.parquet   features and labels\n"
-               f"  {wh}/oracle.parquet        the true 30-day incident probability (synthetic worlds only)")
+               f"  {wh}/oracle.parquet        the true {config.horizon_days}-day incident probability (synthetic worlds only)")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ Settings, so that the CLI (and later the Prefect flows) only wire them together.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -12,9 +13,10 @@ import pandas as pd
 
 from features.engine import build_and_write, features_path
 from features.ingest import run_ingest
+from features.truth import ORACLE_FILES, check_horizon, stored_oracle_horizon
 from fengqiao.settings import Settings
-from pipelines.simulate.export import copy_truth, rates_table, write_export
-from pipelines.simulate.world import SimulationConfig, simulate_world
+from pipelines.simulate.export import WORLD_FILE, copy_truth, rates_table, write_export
+from pipelines.simulate.world import Progress, SimulationConfig, simulate_world
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +33,14 @@ class JobResult:
         return "\n".join([f"== {self.name} ({self.seconds:.1f} s)", *self.lines])
 
 
-def simulate_job(config: SimulationConfig, out_dir: Path, dirty: bool = False, dirty_rate: float = 0.01) -> JobResult:
-    """Simulate a world and write it as a platform export to ``out_dir``."""
+def simulate_job(config: SimulationConfig, out_dir: Path, dirty: bool = False, dirty_rate: float = 0.01,
+                 progress: Progress | None = None) -> JobResult:
+    """Simulate a world and write it as a platform export to ``out_dir``; ``progress`` hears
+    of each step (see ``pipelines.simulate.world.Progress``)."""
     started = time.perf_counter()
-    world = simulate_world(config)
+    report = progress or (lambda step, done, total: None)
+    world = simulate_world(config, progress=report)
+    report("export", 0, 0)
     written = write_export(world, out_dir, dirty=dirty, dirty_rate=dirty_rate)
     lines = [f"export written to {out_dir} ({len(written)} files{', with injected bad data' if dirty else ''})"]
     lines += [f"  {name:<10} {len(frame):>12,} rows" for name, frame in world.tables.items()]
@@ -46,9 +52,11 @@ def ingest_job(settings: Settings, source: str, mapping: Path | None = None, cre
                as_of: pd.Timestamp | None = None) -> JobResult:
     """Validate and pseudonymise ``source`` into the warehouse; copy a simulated world's oracle.
 
-    Timestamps after ``as_of`` (default: now) are rejected as future dates.
+    Timestamps after ``as_of`` are rejected as future dates. Its default is the end of a
+    simulated world (``world.json`` in the source folder), else now.
     """
     started = time.perf_counter()
+    as_of = as_of if as_of is not None else simulated_export_end(source)
     report = run_ingest(source, settings.warehouse_dir, settings.hmac_key(create=create_key),
                         mapping=mapping, as_of=as_of, timezone=settings.timezone)
     lines = [report.summary()]
@@ -59,9 +67,25 @@ def ingest_job(settings: Settings, source: str, mapping: Path | None = None, cre
     return JobResult("ingest", time.perf_counter() - started, lines)
 
 
+def simulated_export_end(source: str) -> pd.Timestamp | None:
+    """The moment a simulated export was made (``end`` in its ``world.json``), or None for a
+    real export."""
+    record = Path(source) / WORLD_FILE
+    if not record.is_file():
+        return None
+    return pd.Timestamp(json.loads(record.read_text())["end"])
+
+
 def features_job(settings: Settings) -> JobResult:
-    """Build the point-in-time feature tables of villages and projects from the warehouse."""
+    """Build the point-in-time feature tables of villages and projects from the warehouse.
+
+    A simulated world's oracle in the warehouse must share the labels' horizon: a mismatch
+    stops the job before anything is written.
+    """
     started = time.perf_counter()
+    oracle_days = stored_oracle_horizon(settings.warehouse_dir)
+    if oracle_days is not None:
+        check_horizon(oracle_days, settings.horizon_days, str(settings.warehouse_dir / ORACLE_FILES["village"]))
     builds = build_and_write(settings.warehouse_dir, snapshot_every_days=settings.snapshot_every_days,
                              horizon_days=settings.horizon_days)
     lines = [str(b.summary) for b in builds]

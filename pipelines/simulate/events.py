@@ -283,14 +283,59 @@ def incident_table(rng, log: np.ndarray, regions: pd.DataFrame, projects: pd.Dat
     })
 
 
-def patrol_table(rng, regions: pd.DataFrame, patrol_rate: np.ndarray, lam: np.ndarray,
+HAZARDS_PER_CELL_PER_YEAR = 2.0
+"""New hazards (fire risks, broken facilities, dumping …) per grid cell per year, on average."""
+HAZARD_OPEN_DAYS = 20.0
+"""Mean time a hazard stays open."""
+HAZARD_KINDS = PATROL_ISSUE_KINDS[1:]
+HAZARD_KIND_MIX = [0.35, 0.2, 0.25, 0.2]
+LEADS_PER_GRIEVANCE = 0.6
+"""Dispute leads a thorough round of every cell would find per unit of grievance backlog."""
+DETECTION_PER_HOUR = 0.6
+"""A round of h hours finds each thing there is to find with probability 1 - e^{-0.6 h}."""
+FINDING_NOISE_SHAPE = 3.0
+"""Shape of the gamma noise on what a round finds (how much one round differs from another)."""
+
+
+def open_hazards(rng: np.random.Generator, cells: np.ndarray, n_days: int) -> np.ndarray:
+    """Open hazards per village at the start of each day, shape (n_days, n): arrivals at a
+    rate per cell (with a village-level propensity unrelated to disputes or incidents), each
+    open for an exponential time. Starts in its stationary distribution."""
+    rate = cells * HAZARDS_PER_CELL_PER_YEAR / 365.25 * rng.lognormal(-0.125, 0.5, len(cells))
+    stay = np.exp(-1.0 / HAZARD_OPEN_DAYS)
+    current = rng.poisson(rate * HAZARD_OPEN_DAYS)
+    out = np.empty((n_days, len(cells)), dtype=np.float32)
+    for d in range(n_days):
+        out[d] = current
+        current = rng.binomial(current, stay) + rng.poisson(rate)
+    return out
+
+
+def patrol_findings(rng: np.random.Generator, backlog: np.ndarray, hazards: np.ndarray, cells: np.ndarray,
+                    hours: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dispute leads and hazards found by rounds of one grid cell each: what there is to find
+    in the cell (the village's grievance backlog and open hazards, spread over its cells) times
+    the detection of a round of ``hours`` hours, with gamma noise. All arguments are per round.
+
+    Nothing else enters: a village's latent propensities reach patrol reports only through
+    the disputes they cause, never through a reporting channel of their own.
+    """
+    detect = 1.0 - np.exp(-DETECTION_PER_HOUR * hours)
+    noise = rng.gamma(FINDING_NOISE_SHAPE, 1.0 / FINDING_NOISE_SHAPE, len(hours))
+    leads = rng.poisson(detect * noise * LEADS_PER_GRIEVANCE * backlog / cells)
+    found = rng.poisson(detect * noise * hazards / cells)
+    return leads, found
+
+
+def patrol_table(rng, regions: pd.DataFrame, patrol_rate: np.ndarray, backlog: np.ndarray,
                  start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     """The `patrols` table: grid workers' rounds, about ``patrol_rate`` per cell per week.
 
-    What a patrol finds grows with the village's current incident intensity: grid workers
-    sense tension before it breaks out, which is what makes patrol reports informative.
+    What a round finds depends on what there is to find — ``backlog[d, v]``, the grievance
+    backlog that unresolved disputes leave (event-built state), and open hazards — and on the
+    round's effort (hours, per village habit and per round). Issues are resolved after a few days.
     """
-    n_days = lam.shape[0]
+    n_days = backlog.shape[0]
     cells = regions["grid_cells"].to_numpy()
     per_village = rng.poisson(cells * patrol_rate * n_days / 7.0)
     vill = np.repeat(np.arange(len(regions)), per_village)
@@ -301,16 +346,19 @@ def patrol_table(rng, regions: pd.DataFrame, patrol_rate: np.ndarray, lam: np.nd
     cell = (rng.random(n) * cells[vill]).astype(np.int64) + 1
     village_id = _take(regions["village_id"], vill)
     grid_id = _join(village_id, pd.Series(pc.utf8_lpad(pc.cast(pa.array(cell), pa.string()), 2, "0"), dtype="str"))
-    issues = rng.poisson(0.04 + 30.0 * lam[day, vill])
+    habit_hours = rng.lognormal(np.log(1.5), 0.35, len(regions))
+    hours = habit_hours[vill] * rng.gamma(4.0, 0.25, n)
+    hazards = open_hazards(rng, cells, n_days)
+    leads, found = patrol_findings(rng, backlog[day, vill], hazards[day, vill], cells[vill], hours)
+    issues = leads + found
     has_issue = issues > 0
-    k = len(PATROL_ISSUE_KINDS)
-    kind_probs = [0.45, 0.2, 0.12, 0.13, 0.1]
-    first, second = rng.choice(k, size=n, p=kind_probs), rng.choice(k, size=n, p=kind_probs)
-    pairs = [a if a == b else f"{a}|{b}" for a in PATROL_ISSUE_KINDS for b in PATROL_ISSUE_KINDS]
-    kind_idx = np.where(issues > 1, first * k + second, first * k + first)
+    hazard_kind = rng.choice(len(HAZARD_KINDS), size=n, p=HAZARD_KIND_MIX)
+    kinds = ["dispute_lead", *HAZARD_KINDS, *(f"dispute_lead|{k}" for k in HAZARD_KINDS)]
+    kind_idx = np.where(found > 0, 1 + hazard_kind + len(HAZARD_KINDS) * (leads > 0), np.where(leads > 0, 0, -1))
     patrolled = _times(rng, day, start, 8.0, 18.5)
     resolved = pd.Series(patrolled + pd.to_timedelta(_delays(rng, n, 5.0), unit="D") + pd.Timedelta(hours=2))
     resolved = _cut_at(end, resolved.where(has_issue & (rng.random(n) > 0.08)))
+    escalated = ((leads > 0) & (rng.random(n) < 0.35)) | ((found > 0) & (rng.random(n) < 0.1))
     grid_no, grids = pd.factorize(grid_id)
     worker_names = _names(rng, len(grids))  # one grid worker per cell
     return pd.DataFrame({
@@ -321,8 +369,8 @@ def patrol_table(rng, regions: pd.DataFrame, patrol_rate: np.ndarray, lam: np.nd
         "worker_key": _join("GW", grid_id),
         "worker_name": _take(worker_names, grid_no),
         "issues_found": issues.astype(np.int64),
-        "issue_kinds": _take(pairs, np.where(has_issue, kind_idx, -1)),
-        "escalated": has_issue & (rng.random(n) < 0.25),
+        "issue_kinds": _take(kinds, kind_idx),
+        "escalated": escalated,
         "resolved_at": resolved,
         "notes": _take(["巡查正常", "巡查发现问题，已登记跟进"], has_issue.astype(np.int64)),
     })

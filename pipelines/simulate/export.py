@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from features.truth import ORACLE_FILES
 from pipelines.simulate.csv_text import write_csv
 from pipelines.simulate.dirty import inject_dirty
 from pipelines.simulate.world import World, config_dict
 
-ORACLE_FILES = {"village": "oracle.parquet", "project": "oracle_projects.parquet"}
 WORLD_FILE = "world.json"
 INJECTION_LOG = "dirty_injected.csv"
 INTENSITY_FILE = "daily_intensity.npy"
@@ -32,8 +32,8 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 def write_export(world: World, out_dir: Path, dirty: bool = False, dirty_rate: float = 0.01) -> dict[str, Path]:
     """Write the export tables (``<table>.csv`` and ``<table>.parquet``), the oracle files,
-    ``daily_intensity.npy`` (λ[day, village] in regions order) and ``world.json`` (config and
-    realised rates). With ``dirty``, realistic bad data is injected at ``dirty_rate`` and the
+    ``daily_intensity.npy`` (λ[day, village] in regions order) and ``world.json`` (config, the
+    world's start and end — the moment of the export — its horizon, and the realised rates). With ``dirty``, realistic bad data is injected at ``dirty_rate`` and the
     list of what was injected goes to ``dirty_injected.csv``. Returns the paths written.
     """
     out_dir = Path(out_dir)
@@ -63,7 +63,9 @@ def write_export(world: World, out_dir: Path, dirty: bool = False, dirty_rate: f
     path = out_dir / INTENSITY_FILE
     _write_atomic(path, lambda p: _save_npy(p, world.daily_intensity))
     written[INTENSITY_FILE] = path
-    record = {"config": config_dict(world.config), "rates": world.rates,
+    record = {"config": config_dict(world.config), "start": world.config.start_ts.isoformat(),
+              "end": world.config.end_ts.isoformat(), "horizon_days": world.config.horizon_days,
+              "rates": world.rates,
               "rows": {k: len(v) for k, v in world.tables.items()}, "dirty": dirty}
     path = out_dir / WORLD_FILE
     _write_atomic(path, lambda p: p.write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str)))

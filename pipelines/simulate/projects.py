@@ -7,14 +7,19 @@ optimistic (or missing) prior stability assessment make the weight heavier.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from sklearn.neighbors import BallTree
 
-from features.contracts import ASSESSMENT_LEVELS, PROJECT_KINDS
+from features.contracts import ASSESSMENT_LEVELS, LIST_SEPARATOR, PROJECT_KINDS
 
-PROJECTS_PER_MILLION = 47.0
-"""About 150 projects over the history for a 3.2-million city."""
+PROJECTS_PER_MILLION_PER_YEAR = 9.5
+"""Announcements per million people per year: about 150 projects announced in the two years
+before a 3-year history and during it, for a 3.2-million city."""
+HISTORY_BEFORE_DAYS = 730
+"""Projects announced up to this many days before the recorded history still weigh on it."""
 
 KIND_WEIGHT = {
     "land_acquisition": 1.3,
@@ -28,57 +33,120 @@ KIND_WEIGHT = {
 }
 KIND_SHARE = np.array([0.2, 0.12, 0.22, 0.12, 0.08, 0.06, 0.06, 0.14])
 ASSESSMENT_SHARE = np.array([0.4, 0.33, 0.15, 0.12])  # low, medium, high, none
-ASSESSMENT_WEIGHT = {"low": 1.3, "medium": 1.0, "high": 0.75, "none": 1.6}
+ASSESSMENT_WEIGHT = {"low": 1.8, "medium": 1.0, "high": 0.5, "none": 2.5}
 """A 'low' rating that turns out wrong is the optimistic case; 'high' brought mitigation."""
 URBAN_KINDS = {"demolition_relocation", "urban_renewal"}
 
 
-def build_projects(
-    rng: np.random.Generator, regions: pd.DataFrame, start: pd.Timestamp, n_days: int, scale: float
-) -> pd.DataFrame:
-    """The `projects` table: projects announced up to two years before the history and
-    until its end (the platform knows nothing announced later), with their timelines.
+def announcements_per_day(regions: pd.DataFrame) -> float:
+    """The rate of the Poisson process of project announcements in a city (per day)."""
+    return PROJECTS_PER_MILLION_PER_YEAR * regions["population"].sum() / 1e6 / 365.25
+
+
+@dataclass(frozen=True)
+class ProjectDraws:
+    """Projects drawn from the generating process, before they get ids and dates.
+
+    ``stages`` holds, per project, the days from announcement to the acquisition start, to
+    the construction start and to completion (shape (n, 3), increasing); ``villages`` the
+    indices (in regions order) of the affected villages.
+    """
+
+    kind: np.ndarray
+    stages: np.ndarray
+    villages: list[np.ndarray]
+    households: np.ndarray
+    compensation_ratio: np.ndarray
+    hearing_held: np.ndarray
+    assessment_level: np.ndarray
+    investment_cny: np.ndarray
+
+    @property
+    def severity(self) -> np.ndarray:
+        return severity(self.kind, self.households, self.compensation_ratio, self.hearing_held,
+                        self.assessment_level)
+
+
+def draw_projects(rng: np.random.Generator, regions: pd.DataFrame, tree: BallTree, n: int) -> ProjectDraws:
+    """``n`` projects from the generating process: kind, timeline, the villages around a
+    centre (urban kinds in communities), size and the decisions that set their pressure.
+
+    ``tree`` is a haversine BallTree over the regions' (lat, lon) in radians.
+    """
+    kinds = rng.choice(np.array(PROJECT_KINDS), size=n, p=KIND_SHARE / KIND_SHARE.sum())
+    to_acquisition = rng.integers(30, 180, n)
+    to_construction = to_acquisition + rng.integers(60, 360, n)
+    to_completion = to_construction + rng.integers(180, 900, n)
+    urban = (regions["kind"] == "community").to_numpy()
+    pools = {True: np.flatnonzero(urban) if urban.any() else np.arange(len(regions)),
+             False: np.flatnonzero(~urban) if (~urban).any() else np.arange(len(regions))}
+    is_urban_kind = np.isin(kinds, list(URBAN_KINDS))
+    centres = np.empty(n, dtype=np.int64)
+    u = rng.random(n)
+    for flag in (True, False):
+        rows = is_urban_kind == flag
+        pool = pools[flag]
+        centres[rows] = pool[(u[rows] * len(pool)).astype(np.int64)]
+    sizes = np.minimum(len(regions), rng.integers(1, 7, n))
+    coords = np.radians(regions[["lat", "lon"]].to_numpy())
+    villages: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * n
+    for k in np.unique(sizes):
+        rows = np.flatnonzero(sizes == k)
+        if len(rows):
+            _, idx = tree.query(coords[centres[rows]], k=int(k))
+            for r, near in zip(rows, idx):
+                villages[r] = np.sort(near)
+    households = np.round(rng.lognormal(np.log(180), 0.8, n) * sizes ** 0.5)
+    return ProjectDraws(
+        kind=kinds,
+        stages=np.column_stack([to_acquisition, to_construction, to_completion]).astype(np.int64),
+        villages=villages,
+        households=np.maximum(5, households).astype(np.int64),
+        compensation_ratio=np.round(np.clip(rng.normal(0.88, 0.16, n), 0.45, 1.3), 3),
+        hearing_held=rng.random(n) < 0.6,
+        assessment_level=rng.choice(np.array(ASSESSMENT_LEVELS), size=n, p=ASSESSMENT_SHARE),
+        investment_cny=np.round(rng.lognormal(np.log(3e8), 1.0, n), -4),
+    )
+
+
+def region_tree(regions: pd.DataFrame) -> BallTree:
+    """A haversine BallTree over the regions' coordinates (radians), for placing projects."""
+    return BallTree(np.radians(regions[["lat", "lon"]].to_numpy()), metric="haversine")
+
+
+def build_projects(rng: np.random.Generator, regions: pd.DataFrame, start: pd.Timestamp, n_days: int) -> pd.DataFrame:
+    """The `projects` table: every project announced in the two years before the history
+    and during it (a Poisson process; the platform knows nothing announced later), with its
+    timeline.
 
     Times are whole days after ``start`` turned into timestamps; ``completed_at`` is empty
     for projects still running at the end.
     """
-    total_pop = regions["population"].sum()
-    n = max(3, int(round(PROJECTS_PER_MILLION * total_pop / 1e6 * n_days / 1096)))
-    kinds = rng.choice(np.array(PROJECT_KINDS), size=n, p=KIND_SHARE / KIND_SHARE.sum())
-    announced = rng.integers(-730, n_days - 30, n)
-    acquisition = announced + rng.integers(30, 180, n)
-    construction = acquisition + rng.integers(60, 360, n)
-    completed = construction + rng.integers(180, 900, n)
-    urban = (regions["kind"] == "community").to_numpy()
-    coords = np.radians(regions[["lat", "lon"]].to_numpy())
-    tree = BallTree(coords, metric="haversine")
-    village_lists = []
-    for kind in kinds:
-        pool = np.flatnonzero(urban) if kind in URBAN_KINDS and urban.any() else np.flatnonzero(~urban)
-        centre = pool[rng.integers(0, len(pool))]
-        k = int(min(len(regions), rng.integers(1, 7)))
-        _, idx = tree.query(coords[centre : centre + 1], k=k)
-        village_lists.append(np.sort(idx[0]))
-    households = np.round(rng.lognormal(np.log(180), 0.8, n) * np.array([len(v) for v in village_lists]) ** 0.5)
+    span = HISTORY_BEFORE_DAYS + n_days
+    n = int(rng.poisson(announcements_per_day(regions) * span))
+    draws = draw_projects(rng, regions, region_tree(regions), n)
+    announced = rng.integers(-HISTORY_BEFORE_DAYS, n_days, n)
+    acquisition, construction, completed = (announced + draws.stages[:, k] for k in range(3))
     vids = regions["village_id"].to_numpy()
+
     def at(days: np.ndarray, hours: np.ndarray | int = 0) -> pd.Series:
         return pd.Series(start + pd.to_timedelta(days * 24 + hours, unit="h"))
 
     frame = pd.DataFrame(
         {
             "project_id": [f"PRJ{str(i + 1).zfill(5)}" for i in range(n)],
-            "name": [f"{regions['town_name'].iloc[v[0]]}{_KIND_ZH[k]}项目" for v, k in zip(village_lists, kinds)],
-            "kind": kinds,
-            "village_ids": ["|".join(vids[v]) for v in village_lists],
+            "name": [f"{regions['town_name'].iloc[v[0]]}{_KIND_ZH[k]}项目" for v, k in zip(draws.villages, draws.kind)],
+            "kind": draws.kind,
+            "village_ids": [LIST_SEPARATOR.join(vids[v]) for v in draws.villages],
             "announced_at": at(announced, rng.integers(9, 17, n)),
             "acquisition_start": at(acquisition),
             "construction_start": at(construction),
             "completed_at": at(completed).where(completed < n_days),
-            "investment_cny": np.round(rng.lognormal(np.log(3e8), 1.0, n), -4),
-            "affected_households": np.maximum(5, households).astype(np.int64),
-            "compensation_ratio": np.round(np.clip(rng.normal(0.88, 0.16, n), 0.45, 1.3), 3),
-            "hearing_held": rng.random(n) < 0.6,
-            "assessment_level": rng.choice(np.array(ASSESSMENT_LEVELS), size=n, p=ASSESSMENT_SHARE),
+            "investment_cny": draws.investment_cny,
+            "affected_households": draws.households,
+            "compensation_ratio": draws.compensation_ratio,
+            "hearing_held": draws.hearing_held,
+            "assessment_level": draws.assessment_level,
         }
     )
     return frame.sort_values("project_id").reset_index(drop=True)
@@ -96,16 +164,24 @@ _KIND_ZH = {
 }
 
 
-def project_severity(projects: pd.DataFrame) -> np.ndarray:
+def severity(kind: np.ndarray, households: np.ndarray, compensation_ratio: np.ndarray,
+             hearing_held: np.ndarray, assessment_level: np.ndarray) -> np.ndarray:
     """How hard each project weighs on its villages at full (acquisition-stage) pressure."""
-    gap = np.maximum(0.0, 1.0 - projects["compensation_ratio"].to_numpy())
+    gap = np.maximum(0.0, 1.0 - np.asarray(compensation_ratio, dtype=float))
     return (
-        np.sqrt(projects["affected_households"].to_numpy() / 200.0)
-        * (1.0 + 3.0 * gap)
-        * np.where(projects["hearing_held"].to_numpy(), 1.0, 1.6)
-        * projects["assessment_level"].map(ASSESSMENT_WEIGHT).to_numpy()
-        * projects["kind"].map(KIND_WEIGHT).to_numpy()
-    ).astype(np.float64)
+        np.sqrt(np.asarray(households, dtype=float) / 200.0)
+        * (1.0 + 8.0 * gap)
+        * np.where(np.asarray(hearing_held, dtype=bool), 1.0, 2.5)
+        * pd.Series(assessment_level).map(ASSESSMENT_WEIGHT).to_numpy(dtype=float)
+        * pd.Series(kind).map(KIND_WEIGHT).to_numpy(dtype=float)
+    )
+
+
+def project_severity(projects: pd.DataFrame) -> np.ndarray:
+    """``severity`` of each row of the `projects` table."""
+    return severity(projects["kind"].to_numpy(), projects["affected_households"].to_numpy(),
+                    projects["compensation_ratio"].to_numpy(), projects["hearing_held"].to_numpy(),
+                    projects["assessment_level"].to_numpy())
 
 
 def project_day_arrays(projects: pd.DataFrame, start: pd.Timestamp, n_days: int) -> np.ndarray:
@@ -124,7 +200,7 @@ def project_village_pairs(projects: pd.DataFrame, regions: pd.DataFrame) -> tupl
     position = pd.Series(np.arange(len(regions)), index=regions["village_id"].to_numpy())
     proj, vill = [], []
     for j, ids in enumerate(projects["village_ids"]):
-        for vid in ids.split("|"):
+        for vid in ids.split(LIST_SEPARATOR):
             proj.append(j)
             vill.append(int(position[vid]))
     return np.asarray(proj, dtype=np.int64), np.asarray(vill, dtype=np.int64)
