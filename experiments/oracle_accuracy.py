@@ -20,7 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.simulate.world import SimulationConfig, oracle, project_rows, run_history, world_mechanics
+from pipelines.simulate.config import SimulationConfig
+from pipelines.simulate.history import run_history
+from pipelines.simulate.mechanics import world_mechanics
+from pipelines.simulate.oracle import oracle, project_rows
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

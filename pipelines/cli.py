@@ -15,7 +15,7 @@ from fengqiao.errors import FengqiaoError
 from fengqiao.log import configure_logging
 from fengqiao.settings import Settings
 from pipelines.jobs import JobResult, features_job, ingest_job, simulate_job
-from pipelines.simulate.world import SimulationConfig
+from pipelines.simulate.config import SimulationConfig
 
 app = typer.Typer(
     help="Fengqiao: social-stability risk assessment and early warning for villages and projects.",

@@ -16,7 +16,8 @@ from features.ingest import run_ingest
 from features.truth import ORACLE_FILES, check_horizon, stored_oracle_horizon
 from fengqiao.settings import Settings
 from pipelines.simulate.export import WORLD_FILE, copy_truth, rates_table, write_export
-from pipelines.simulate.world import Progress, SimulationConfig, simulate_world
+from pipelines.simulate.config import Progress, SimulationConfig
+from pipelines.simulate.world import simulate_world
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from pipelines.simulate.world import SimulationConfig, World, run_history, simulate_world, world_mechanics
+from pipelines.simulate.config import SimulationConfig
+from pipelines.simulate.history import run_history
+from pipelines.simulate.mechanics import world_mechanics
+from pipelines.simulate.world import World, simulate_world
 
 SMALL = SimulationConfig(seed=7, scale=0.1, years=1.5, oracle_paths=8)
 """About 200 villages and 18 months: enough mechanism for integration tests, fast to make."""

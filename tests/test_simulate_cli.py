@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from fengqiao.errors import ConfigurationError
 from pipelines.cli import app
 from pipelines.simulate.dirty import ACCEPTED, REDACTED
-from pipelines.simulate.world import SimulationConfig
+from pipelines.simulate.config import SimulationConfig
 
 TINY = ["--seed", "4", "--scale", "0.05", "--years", "0.6"]
 

@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from pipelines.cli import app
 from pipelines.simulate.export import ORACLE_FILES, write_export
-from pipelines.simulate.world import SimulationConfig, simulate_world
+from pipelines.simulate.config import SimulationConfig
+from pipelines.simulate.world import simulate_world
 from features.contracts import CONTRACTS
 
 TINY = SimulationConfig(seed=5, scale=0.04, years=1.0, oracle_paths=4)

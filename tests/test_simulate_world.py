@@ -21,13 +21,10 @@ from fengqiao.errors import ConfigurationError
 from fengqiao.settings import Settings
 from pipelines.jobs import features_job, ingest_job
 from pipelines.simulate.export import write_export
-from pipelines.simulate.world import (
-    SimulationConfig,
-    incident_labels,
-    oracle,
-    run_history,
-    simulate_world,
-)
+from pipelines.simulate.config import SimulationConfig
+from pipelines.simulate.history import run_history
+from pipelines.simulate.oracle import oracle
+from pipelines.simulate.world import incident_labels, simulate_world
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "simulator.md"
 
