@@ -30,8 +30,9 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "simulator.md"
 
 
 def documented_ranges() -> dict[str, tuple[float, float]]:
-    """The (low, high) of every rate in docs/simulator.md's table."""
-    rows = re.findall(r"^\| (\w+) \| ([\d.]+) \| ([\d.]+) \|", DOC.read_text(), flags=re.M)
+    """The (low, high) of every rate in docs/simulator.md's table of realised rates."""
+    section = DOC.read_text().split("## Realised rates of the default world")[1].split("\n## ")[0]
+    rows = re.findall(r"^\| (\w+) \| ([\d.]+) \| ([\d.]+) \|", section, flags=re.M)
     return {name: (float(lo), float(hi)) for name, lo, hi in rows}
 
 

@@ -36,6 +36,7 @@ ASSESSMENT_SHARE = np.array([0.4, 0.33, 0.15, 0.12])  # low, medium, high, none
 ASSESSMENT_WEIGHT = {"low": 1.8, "medium": 1.0, "high": 0.5, "none": 2.5}
 """A 'low' rating that turns out wrong is the optimistic case; 'high' brought mitigation."""
 URBAN_KINDS = {"demolition_relocation", "urban_renewal"}
+MAX_VILLAGES_PER_PROJECT = 6
 
 
 def announcements_per_day(regions: pd.DataFrame) -> float:
@@ -67,35 +68,42 @@ class ProjectDraws:
                         self.assessment_level)
 
 
-def draw_projects(rng: np.random.Generator, regions: pd.DataFrame, tree: BallTree, n: int) -> ProjectDraws:
-    """``n`` projects from the generating process: kind, timeline, the villages around a
-    centre (urban kinds in communities), size and the decisions that set their pressure.
+@dataclass(frozen=True)
+class ProjectSites:
+    """Where projects can go: the regions' coordinates (radians) in a haversine BallTree, and
+    the pools of urban and rural units that project centres are drawn from."""
 
-    ``tree`` is a haversine BallTree over the regions' (lat, lon) in radians.
-    """
+    tree: BallTree
+    coords: np.ndarray
+    pools: dict[bool, np.ndarray]
+
+    @classmethod
+    def of(cls, regions: pd.DataFrame) -> ProjectSites:
+        coords = np.radians(regions[["lat", "lon"]].to_numpy())
+        urban = (regions["kind"] == "community").to_numpy()
+        everyone = np.arange(len(regions))
+        pools = {True: np.flatnonzero(urban) if urban.any() else everyone,
+                 False: np.flatnonzero(~urban) if (~urban).any() else everyone}
+        return cls(BallTree(coords, metric="haversine"), coords, pools)
+
+
+def draw_projects(rng: np.random.Generator, sites: ProjectSites, n: int) -> ProjectDraws:
+    """``n`` projects from the generating process: kind, timeline, the villages around a
+    centre (urban kinds in communities), size and the decisions that set their pressure."""
     kinds = rng.choice(np.array(PROJECT_KINDS), size=n, p=KIND_SHARE / KIND_SHARE.sum())
     to_acquisition = rng.integers(30, 180, n)
     to_construction = to_acquisition + rng.integers(60, 360, n)
     to_completion = to_construction + rng.integers(180, 900, n)
-    urban = (regions["kind"] == "community").to_numpy()
-    pools = {True: np.flatnonzero(urban) if urban.any() else np.arange(len(regions)),
-             False: np.flatnonzero(~urban) if (~urban).any() else np.arange(len(regions))}
     is_urban_kind = np.isin(kinds, list(URBAN_KINDS))
     centres = np.empty(n, dtype=np.int64)
     u = rng.random(n)
     for flag in (True, False):
         rows = is_urban_kind == flag
-        pool = pools[flag]
+        pool = sites.pools[flag]
         centres[rows] = pool[(u[rows] * len(pool)).astype(np.int64)]
-    sizes = np.minimum(len(regions), rng.integers(1, 7, n))
-    coords = np.radians(regions[["lat", "lon"]].to_numpy())
-    villages: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * n
-    for k in np.unique(sizes):
-        rows = np.flatnonzero(sizes == k)
-        if len(rows):
-            _, idx = tree.query(coords[centres[rows]], k=int(k))
-            for r, near in zip(rows, idx):
-                villages[r] = np.sort(near)
+    sizes = np.minimum(len(sites.coords), rng.integers(1, 1 + MAX_VILLAGES_PER_PROJECT, n))
+    nearest = sites.tree.query(sites.coords[centres], k=int(sizes.max(initial=1)))[1] if n else np.empty((0, 1))
+    villages = [np.sort(near[:k]).astype(np.int64) for near, k in zip(nearest, sizes)]
     households = np.round(rng.lognormal(np.log(180), 0.8, n) * sizes ** 0.5)
     return ProjectDraws(
         kind=kinds,
@@ -109,11 +117,6 @@ def draw_projects(rng: np.random.Generator, regions: pd.DataFrame, tree: BallTre
     )
 
 
-def region_tree(regions: pd.DataFrame) -> BallTree:
-    """A haversine BallTree over the regions' coordinates (radians), for placing projects."""
-    return BallTree(np.radians(regions[["lat", "lon"]].to_numpy()), metric="haversine")
-
-
 def build_projects(rng: np.random.Generator, regions: pd.DataFrame, start: pd.Timestamp, n_days: int) -> pd.DataFrame:
     """The `projects` table: every project announced in the two years before the history
     and during it (a Poisson process; the platform knows nothing announced later), with its
@@ -124,7 +127,7 @@ def build_projects(rng: np.random.Generator, regions: pd.DataFrame, start: pd.Ti
     """
     span = HISTORY_BEFORE_DAYS + n_days
     n = int(rng.poisson(announcements_per_day(regions) * span))
-    draws = draw_projects(rng, regions, region_tree(regions), n)
+    draws = draw_projects(rng, ProjectSites.of(regions), n)
     announced = rng.integers(-HISTORY_BEFORE_DAYS, n_days, n)
     acquisition, construction, completed = (announced + draws.stages[:, k] for k in range(3))
     vids = regions["village_id"].to_numpy()
@@ -172,8 +175,8 @@ def severity(kind: np.ndarray, households: np.ndarray, compensation_ratio: np.nd
         np.sqrt(np.asarray(households, dtype=float) / 200.0)
         * (1.0 + 8.0 * gap)
         * np.where(np.asarray(hearing_held, dtype=bool), 1.0, 2.5)
-        * pd.Series(assessment_level).map(ASSESSMENT_WEIGHT).to_numpy(dtype=float)
-        * pd.Series(kind).map(KIND_WEIGHT).to_numpy(dtype=float)
+        * np.array([ASSESSMENT_WEIGHT[a] for a in assessment_level], dtype=float)
+        * np.array([KIND_WEIGHT[k] for k in kind], dtype=float)
     )
 
 
