@@ -13,6 +13,19 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 TIMEZONE = "Asia/Shanghai"
+"""The default city time zone (Hanzhong's); a city sets its own with ``FENGQIAO_TIMEZONE``."""
+
+SECONDS_PER_DAY = 86_400
+"""The one day length of the project: timestamps are compared in exact seconds."""
+
+LIST_SEPARATOR = "|"
+"""Joins the items of an ``id_list`` or ``category_list`` cell (``610722104201|610722104202``)."""
+
+COLLECTIVE_MIN_PARTICIPANTS = 5
+"""集体访: a petition (or incident) of at least this many people is collective."""
+
+LEAPFROG_LEVELS = ("city", "province", "national")
+"""越级访: petitions received above the county, the level that should handle a village's matter."""
 
 REGION_KINDS = ("village", "community")
 PROJECT_KINDS = (
@@ -252,5 +265,3 @@ CONTRACTS: dict[str, TableContract] = {
     c.name: c for c in (REGIONS, PROJECTS, DISPUTES, PETITIONS, PATROLS, INCIDENTS)
 }
 """All input tables, in dependency order (a table may reference only earlier ones)."""
-
-LIST_SEPARATOR = "|"

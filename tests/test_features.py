@@ -16,8 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from feature_reference import brute_force_neighbours, reference_features, table, ts
-from test_features_properties import assert_same_table
+from feature_reference import assert_same_table, brute_force_neighbours, reference_features, table, ts
 
 from features.engine import (
     GROUPS,

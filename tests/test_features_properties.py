@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 import pandas as pd
-from feature_reference import reference_features, table, ts
+from feature_reference import assert_same_table, reference_features, table, ts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -139,21 +139,6 @@ def worlds(draw, need_projects: bool = False) -> dict[str, pd.DataFrame]:
             for t in events(20)
         ])  # fmt: skip
     return tables
-
-
-def assert_same_table(engine: pd.DataFrame, reference: pd.DataFrame) -> None:
-    """Same rows and columns; counts equal, real-valued features equal to float32 precision."""
-    assert list(engine.columns) == list(reference.columns)
-    assert len(engine) == len(reference)
-    assert (engine.iloc[:, 0].to_numpy() == reference.iloc[:, 0].to_numpy()).all()
-    assert (engine["snapshot"].to_numpy() == reference["snapshot"].to_numpy()).all()
-    for name in engine.columns[2:-1]:
-        np.testing.assert_allclose(
-            engine[name].to_numpy(np.float64),
-            reference[name].to_numpy(np.float64).astype(np.float32),
-            rtol=2e-6, atol=1e-5, equal_nan=True, err_msg=name,
-        )  # fmt: skip
-    assert engine["label"].astype("float").equals(reference["label"].astype("float"))
 
 
 horizons = st.sampled_from([30, 7, 1])
