@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.engine import build_and_write, features_path
+from features.city import City, load_city
+from features.engine import EngineOptions, NeighbourParams, build_and_write, features_path
 from features.ingest import run_ingest
 from fengqiao.settings import Settings
 from pipelines.simulate.export import copy_truth, rates_table, write_export
@@ -49,8 +50,9 @@ def ingest_job(settings: Settings, source: str, mapping: Path | None = None, cre
     Timestamps after ``as_of`` (default: now) are rejected as future dates.
     """
     started = time.perf_counter()
+    city = city_of(settings)
     report = run_ingest(source, settings.warehouse_dir, settings.hmac_key(create=create_key),
-                        mapping=mapping, as_of=as_of, timezone=settings.timezone)
+                        mapping=mapping, as_of=as_of, timezone=settings.timezone, contracts=city.contracts)
     lines = [report.summary()]
     if Path(source).is_dir():
         copied = copy_truth(Path(source), settings.warehouse_dir)
@@ -59,11 +61,26 @@ def ingest_job(settings: Settings, source: str, mapping: Path | None = None, cre
     return JobResult("ingest", time.perf_counter() - started, lines)
 
 
+def city_of(settings: Settings) -> City:
+    """The city's tables, sources, entity kinds and calendar: the defaults and its configuration file."""
+    return load_city(settings.city_config, settings.windows_days, settings.decay_days)
+
+
+def engine_options(settings: Settings, city: City) -> EngineOptions:
+    """How the feature engine is set for this city: zone, neighbour rule and calendar."""
+    neighbours = NeighbourParams(k=settings.neighbour_k, radius_km=settings.neighbour_radius_km,
+                                 scale_km=settings.neighbour_scale_km, rule=settings.neighbour_rule)  # fmt: skip
+    return EngineOptions(timezone=settings.timezone, neighbours=neighbours, calendar=city.calendar)
+
+
 def features_job(settings: Settings) -> JobResult:
-    """Build the point-in-time feature tables of villages and projects from the warehouse."""
+    """Build the point-in-time feature tables of every entity kind from the warehouse."""
     started = time.perf_counter()
+    city = city_of(settings)
     builds = build_and_write(settings.warehouse_dir, snapshot_every_days=settings.snapshot_every_days,
-                             horizon_days=settings.horizon_days)
-    lines = [str(b.summary) for b in builds]
+                             horizon_days=settings.horizon_days, catalogue=city.catalogue,
+                             options=engine_options(settings, city))  # fmt: skip
+    lines = [f"city configuration: {city.source}"]
+    lines += [str(b.summary) for b in builds]
     lines += [f"written: {features_path(settings.warehouse_dir, b.entity)}" for b in builds if b.summary.built]
     return JobResult("features", time.perf_counter() - started, lines)

@@ -18,21 +18,23 @@ import pyarrow.parquet as pq
 import pytest
 from feature_reference import assert_same_table, brute_force_neighbours, reference_features, table, ts
 
+from features.calendar import spring_festival_calendar
+from features.contracts import TIMEZONE
 from features.engine import (
     GROUPS,
     Code,
     Condition,
-    Counter,
+    EventCounter,
     EventSource,
     NeighbourParams,
     build_and_write,
     build_features,
+    default_catalogue,
     feature_registry,
-    plan_features,
 )
 from features.engine import kernels
 from features.engine.neighbours import find_neighbours
-from features.engine.timeline import NEVER, days_to_spring_festival, epoch_seconds, snapshot_times
+from features.engine.timeline import NEVER, epoch_seconds, local_days, snapshot_times
 from features.warehouse import write_table
 from fengqiao.errors import InputDataError
 
@@ -89,10 +91,10 @@ def test_snapshots_are_mondays_from_the_first_a_year_after_the_earliest_event() 
 def test_snapshot_schedule_starts_on_a_monday_even_when_the_year_ends_on_one() -> None:
     monday = int(ts("2024-01-08 00:00").timestamp())
     year_before = monday - 365 * 86_400
-    assert snapshot_times(year_before, monday + 1, 7)[0] == monday
-    assert snapshot_times(year_before + 1, monday + 8 * 86_400, 7)[0] == monday + 7 * 86_400
-    assert len(snapshot_times(year_before, monday - 1, 7)) == 0
-    every_two = snapshot_times(year_before, monday + 30 * 86_400, 14)
+    assert snapshot_times(year_before, monday + 1, 7, TIMEZONE)[0] == monday
+    assert snapshot_times(year_before + 1, monday + 8 * 86_400, 7, TIMEZONE)[0] == monday + 7 * 86_400
+    assert len(snapshot_times(year_before, monday - 1, 7, TIMEZONE)) == 0
+    every_two = snapshot_times(year_before, monday + 30 * 86_400, 14, TIMEZONE)
     assert list(np.diff(every_two)) == [14 * 86_400] * (len(every_two) - 1)
 
 
@@ -355,8 +357,10 @@ def test_calendar_counts_days_to_the_spring_festival() -> None:
     assert at(build, V1, ts("2024-02-12"), "days_to_spring_festival") == 352  # 2025-01-29, across 29 February
     assert at(build, V1, ts("2024-02-12"), "pre_festival_wage_season") == 0
     assert at(build, V1, ts("2024-02-12"), "month") == 2
-    seconds = epoch_seconds(pd.Series([ts("2024-02-10 00:00"), ts("2013-06-01"), ts("2014-03-10"), ts("2035-03-01")]))
-    np.testing.assert_array_equal(days_to_spring_festival(seconds), [0, np.nan, 346, np.nan])
+    seconds = epoch_seconds(pd.Series([ts("2024-02-10 00:00"), ts("2013-06-01"), ts("2014-03-10"), ts("2035-03-01")]),
+                            TIMEZONE)  # fmt: skip
+    days = spring_festival_calendar().days_to_next(local_days(seconds, TIMEZONE))
+    np.testing.assert_array_equal(days, [0, np.nan, 346, np.nan])
 
 
 def test_static_covariates_of_the_village() -> None:
@@ -428,11 +432,11 @@ HOTLINE = EventSource(
     time="called_at",
     group="petitions",
     counters=(
-        Counter("hotline_calls", "热线来电", "hotline calls", windows=(7, 30), decays=(30,),
+        EventCounter("hotline_calls", "热线来电", "hotline calls", windows=(7, 30), decays=(30,),
                 recency=("hotline_call", "热线来电", "hotline call")),
-        Counter("{code}_hotline_calls", "{code}热线来电", "{code} hotline calls", by="topic",
+        EventCounter("{code}_hotline_calls", "{code}热线来电", "{code} hotline calls", by="topic",
                 codes=(Code("wages", "欠薪", "wage"), Code("noise", "噪音", "noise")), windows=(30,)),
-        Counter("urgent_hotline_calls", "紧急热线来电", "urgent hotline calls",
+        EventCounter("urgent_hotline_calls", "紧急热线来电", "urgent hotline calls",
                 where=Condition("urgency", ">=", 3), windows=(30,)),
     ),
     spill=("hotline_calls_30d",),
@@ -448,7 +452,8 @@ def test_a_new_event_source_is_added_by_declaring_it() -> None:
         "urgency": [3, 1, 5, 5],
     })  # fmt: skip
     w = {**world(), "hotline_calls": calls}
-    sources = (*plan_features("village", w.keys()).sources, HOTLINE)
+    catalogue = default_catalogue()
+    sources = (*catalogue.sources_of(catalogue.entity("village")), HOTLINE)
     build = build_features(w, "village", as_of=AS_OF, sources=sources)
     assert at(build, V1, T, "hotline_calls_30d") == 2
     assert at(build, V1, T, "wages_hotline_calls_30d") == 1
@@ -554,4 +559,4 @@ def test_build_and_write_skips_projects_when_the_city_has_none(tmp_path: Path) -
 
 def test_never_is_later_than_any_snapshot_and_safe_to_add_to() -> None:
     assert NEVER + np.int64(10 * 365 * 86_400) > 0
-    assert epoch_seconds(pd.Series([pd.NaT], dtype="datetime64[us, Asia/Shanghai]"))[0] == NEVER
+    assert epoch_seconds(pd.Series([pd.NaT], dtype="datetime64[us, Asia/Shanghai]"), TIMEZONE)[0] == NEVER

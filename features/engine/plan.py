@@ -87,8 +87,8 @@ def _kind_families(kind: EntityKind, specs: dict, sources: Sequence[EventSource]
         return [NearbySums(bases, neighbours), ProjectExposures(), RegionAttributes(neighbours)]
     if kind.table == "projects":
         village = _candidates(kind_of_villages(), village_sources, neighbours, None, village_sources)
-        village_specs = {f.spec.name: f.spec for family in village for f in family.features}
-        bases = [village_specs[b] for b in AFFECTED_VILLAGE_FEATURES if b in village_specs]
+        village_features = {f.spec.name: f for family in village for f in family.features}
+        bases = [village_features[b] for b in AFFECTED_VILLAGE_FEATURES if b in village_features]
         return [ProjectAttributes(), ProjectStages(), AffectedVillageSums(bases)]
     return []
 

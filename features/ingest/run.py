@@ -12,11 +12,12 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
-from features.contracts import CONTRACTS, TIMEZONE
+from features.contracts import CONTRACTS, TIMEZONE, TableContract
 from features.ingest.mapping import load_mapping
 from features.ingest.readers import open_source
 from features.ingest.report import IngestReport
@@ -26,14 +27,13 @@ from fengqiao.errors import ConfigurationError, InputDataError
 
 REJECTS_DIR = "rejects"
 REPORT_FILE = "ingest_report.json"
-REFERENCED = {c.references for t in CONTRACTS.values() for c in t.columns if c.references}
-"""``table.column`` keys that other tables refer to (village, project and dispute ids)."""
 
 log = logging.getLogger(__name__)
 
 
 def run_ingest(source: str | Path, warehouse_dir: Path, hmac_key: bytes, mapping: Path | None = None,
-               as_of: pd.Timestamp | None = None, timezone: str = "Asia/Shanghai") -> IngestReport:
+               as_of: pd.Timestamp | None = None, timezone: str = "Asia/Shanghai",
+               contracts: Mapping[str, TableContract] = CONTRACTS) -> IngestReport:
     """Validate every table of ``source`` and write the warehouse.
 
     Args:
@@ -46,6 +46,8 @@ def run_ingest(source: str | Path, warehouse_dir: Path, hmac_key: bytes, mapping
             source already uses the contract's names and codes.
         as_of: timestamps after this are rejected as ``future_date`` (default: now).
         timezone: the zone of timestamps written without an offset.
+        contracts: the tables to ingest, in dependency order (DESIGN.md's, and a city's extra
+            tables from its configuration file).
 
     Returns the report; it is also written to ``ingest_report.json``. Re-ingesting the
     same source gives byte-identical Parquet files.
@@ -57,15 +59,16 @@ def run_ingest(source: str | Path, warehouse_dir: Path, hmac_key: bytes, mapping
     as_of = _as_of(as_of, timezone, started_at)
     source_mapping = load_mapping(mapping)
     tables = open_source(source, source_mapping)
-    located = {name: tables.locate(name) for name in CONTRACTS}
-    _require_tables(located, tables.description)
+    located = {name: tables.locate(name) for name in contracts}
+    _require_tables(located, tables.description, contracts)
 
     warehouse_dir = Path(warehouse_dir)
     warehouse_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".ingest-", dir=warehouse_dir))
     reports, known = {}, {}
+    referenced = {c.references for t in contracts.values() for c in t.columns if c.references}
     try:
-        for name, contract in CONTRACTS.items():
+        for name, contract in contracts.items():
             if located[name] is None:
                 continue
             result = ingest_table(tables, contract, source_mapping, known, as_of, hmac_key, timezone)
@@ -74,9 +77,9 @@ def run_ingest(source: str | Path, warehouse_dir: Path, hmac_key: bytes, mapping
             reports[name] = result.report
             log.info("%s: read %d, accepted %d, rejected %d", name, result.report.read,
                      result.report.accepted, result.report.rejected)
-            if f"{name}.{contract.key}" in REFERENCED:
+            if f"{name}.{contract.key}" in referenced:
                 known[f"{name}.{contract.key}"] = pd.Index(result.accepted[contract.key])
-        _publish(staging, warehouse_dir)
+        _publish(staging, warehouse_dir, contracts)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -87,9 +90,9 @@ def run_ingest(source: str | Path, warehouse_dir: Path, hmac_key: bytes, mapping
         started_at=started_at.isoformat(),
         seconds=round(time.perf_counter() - started, 3),
         tables=reports,
-        missing_tables=tuple(n for n in CONTRACTS if located[n] is None),
+        missing_tables=tuple(n for n in contracts if located[n] is None),
         unchecked_references=tuple(
-            f"{name}.{c.name}" for name in reports for c in CONTRACTS[name].columns
+            f"{name}.{c.name}" for name in reports for c in contracts[name].columns
             if c.references and c.references.split(".")[0] not in reports
         ),
     )
@@ -107,8 +110,8 @@ def _as_of(as_of: pd.Timestamp | None, timezone: str, now: pd.Timestamp) -> pd.T
     return as_of.tz_convert(TIMEZONE)
 
 
-def _require_tables(located: dict[str, str | None], description: str) -> None:
-    required = [name for name, contract in CONTRACTS.items() if contract.required]
+def _require_tables(located: dict[str, str | None], description: str, contracts: Mapping[str, TableContract]) -> None:
+    required = [name for name, contract in contracts.items() if contract.required]
     missing = [name for name in required if located[name] is None]
     if missing:
         names = " and ".join(repr(m) for m in missing)
@@ -120,12 +123,12 @@ def _require_tables(located: dict[str, str | None], description: str) -> None:
         )
 
 
-def _publish(staging: Path, warehouse_dir: Path) -> None:
+def _publish(staging: Path, warehouse_dir: Path, contracts: Mapping[str, TableContract]) -> None:
     """Move the staged tables into the warehouse; remove the tables (and rejects) of
     optional tables this source does not have, so no stale data stays behind."""
     for directory in (Path("."), Path(REJECTS_DIR)):
         (warehouse_dir / directory).mkdir(exist_ok=True)
-        for name in CONTRACTS:
+        for name in contracts:
             staged = table_path(staging / directory, name)
             target = table_path(warehouse_dir / directory, name)
             if staged.exists():

@@ -61,10 +61,11 @@ class AffectedVillageSums(Family):
 
     divisible = True
 
-    def __init__(self, bases: list[FeatureSpec]) -> None:
+    def __init__(self, bases: list[Feature]) -> None:
+        """``bases``: the village features summed, each needing what it needs for villages."""
         super().__init__([
-            Feature(_derived("villages", b, "neighbourhood", "受影响村社合计:", "affected villages in total: "),
-                    AffectedVillagesSum(b.name), ("projects.village_ids",))
+            Feature(_derived("villages", b.spec, "neighbourhood", "受影响村社合计:", "affected villages in total: "),
+                    AffectedVillagesSum(b.spec.name), ("projects.village_ids", *b.needs))
             for b in bases
         ])  # fmt: skip
 
