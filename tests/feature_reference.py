@@ -147,7 +147,7 @@ class _World:
         """Every (snapshot of the chunk, event) pair: ``_t``, ``_entity``, ``_time``, ``_ev``, columns used."""
         if source.name not in self._pairs:
             ev = self.events(source)
-            columns = ["_entity", "_time", *sorted(source.columns() - {source.entity, source.time})]
+            columns = ["_entity", "_time", *sorted((source.columns() & set(ev.columns)) - {source.entity, source.time})]
             frame = ev[columns].assign(_ev=np.arange(len(ev)))
             self._pairs[source.name] = frame.merge(pd.DataFrame({"_t": self.chunk}), how="cross")
         return self._pairs[source.name]

@@ -18,12 +18,13 @@ import pyarrow.parquet as pq
 import pytest
 from feature_reference import assert_same_table, brute_force_neighbours, reference_features, table, ts
 
-from features.calendar import spring_festival_calendar
+from features.calendar import read_holiday_file, spring_festival_calendar
 from features.contracts import TIMEZONE
 from features.engine import (
     GROUPS,
     Code,
     Condition,
+    EngineOptions,
     EventCounter,
     EventSource,
     NeighbourParams,
@@ -560,3 +561,172 @@ def test_build_and_write_skips_projects_when_the_city_has_none(tmp_path: Path) -
 def test_never_is_later_than_any_snapshot_and_safe_to_add_to() -> None:
     assert NEVER + np.int64(10 * 365 * 86_400) > 0
     assert epoch_seconds(pd.Series([pd.NaT], dtype="datetime64[us, Asia/Shanghai]"), TIMEZONE)[0] == NEVER
+
+
+# --- what a city does not record ------------------------------------------------------------
+
+
+def test_a_city_with_only_regions_and_an_incident_register_gets_no_invented_features() -> None:
+    regions_min = regions()[["village_id", "village_name", "county_id", "lat", "lon"]]
+    incidents = table("incidents", [dict(village_id=FAR, occurred_at=FIRST_EVENT),
+                                    *[dict(village_id=v, occurred_at=T - pd.Timedelta(days=d))
+                                      for v, d in ((V1, 3), (V1, 40), (V2, 100), (FAR, 200), (V2, -20))]])  # fmt: skip
+    w = {"regions": regions_min, "incidents": incidents[["incident_id", "village_id", "occurred_at"]]}
+    build = villages(w)
+    names = build.registry.names
+    assert {"incidents_30d", "incidents_decay_90d", "days_since_last_incident", "nearby_incidents_365d",
+            "nearby_villages", "days_to_spring_festival", "month"} <= set(names)  # fmt: skip
+    for absent in ("population", "mediators_per_10k_people", "is_community", "legal_adviser", "grid_cells",
+                   "severe_incidents_90d", "mass_gathering_incidents_90d", "project_linked_incidents_365d"):
+        assert absent not in names, absent
+    warnings = "\n".join(build.summary.warnings)
+    assert "the `regions` table has no `population` column" in warnings
+    assert "the `incidents` table has no `severity` column" in warnings
+    constant = [n for n in names if build.frame[n].nunique(dropna=False) <= 1]
+    assert not constant, f"constant features: {constant}"
+    assert_same_table(build.frame, reference_features(w, "village", as_of=AS_OF))
+
+
+def test_incidents_without_a_project_link_give_no_project_labels(tmp_path: Path) -> None:
+    w = world(projects=[_project()])
+    w["incidents"] = w["incidents"].drop(columns="project_id")
+    with pytest.raises(InputDataError, match="incidents.project_id"):
+        build_features(w, "project")
+    for name, frame in w.items():
+        write_table(frame, tmp_path, name)
+    village, project = build_and_write(tmp_path, as_of=AS_OF)
+    assert not project.summary.built and "project_id" in str(project.summary)
+    assert not (tmp_path / "features_project.parquet").exists()
+
+
+# --- guards: no empty runs, no mixed runs ------------------------------------------------------
+
+
+def _feature_files(warehouse: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(warehouse.glob("features_*"))}
+
+
+def test_a_run_without_snapshots_is_refused_and_leaves_the_last_run_whole(tmp_path: Path) -> None:
+    for name, frame in _all_tables_world().items():
+        write_table(frame, tmp_path, name)
+    build_and_write(tmp_path, as_of=AS_OF)
+    before = _feature_files(tmp_path)
+    assert set(before) == {"features_village.parquet", "features_project.parquet", "features_catalogue.json"}
+    write_table(table("incidents", [dict(village_id=V1, occurred_at="2024-05-01")]), tmp_path, "incidents")
+    for name in ("disputes", "petitions", "patrols"):
+        (tmp_path / f"{name}.parquet").unlink()
+    with pytest.raises(InputDataError, match="no snapshots"):
+        build_and_write(tmp_path)
+    assert _feature_files(tmp_path) == before
+
+
+def test_the_features_command_exits_2_when_it_would_build_no_snapshots(tmp_path: Path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    warehouse = tmp_path / "var" / "warehouse"
+    write_table(regions(), warehouse, "regions")
+    write_table(table("incidents", [dict(village_id=V1, occurred_at="2024-05-01")]), warehouse, "incidents")
+    monkeypatch.setenv("FENGQIAO_DATA_ROOT", str(tmp_path / "var"))
+    result = CliRunner().invoke(app, ["features"])
+    assert result.exit_code == 2
+    assert "no snapshots" in result.output
+    assert not list(warehouse.glob("features_*"))
+
+
+def test_a_run_replaces_every_feature_file_of_the_last_one(tmp_path: Path) -> None:
+    for name, frame in _all_tables_world().items():
+        write_table(frame, tmp_path, name)
+    build_and_write(tmp_path, as_of=AS_OF)
+    (tmp_path / "projects.parquet").unlink()  # the city's next export has no projects
+    build_and_write(tmp_path, as_of=AS_OF)
+    assert not (tmp_path / "features_project.parquet").exists()
+    runs = {pq.read_schema(p).metadata[b"fengqiao.run"] for p in tmp_path.glob("features_*.parquet")}
+    assert len(runs) == 1
+    assert not list(tmp_path.glob(".features-*"))  # no staging folder left behind
+
+
+# --- neighbours under ties ------------------------------------------------------------------------
+
+
+def _grid(n: int, step_km: float) -> tuple[np.ndarray, np.ndarray]:
+    """An n × n grid of points ``step_km`` apart east-west and north-south, near Berlin."""
+    lat0, lon0 = 52.5, 13.4
+    rows, cols = np.divmod(np.arange(n * n), n)
+    lat = lat0 + rows * step_km / 111.195
+    lon = lon0 + cols * step_km / (111.195 * np.cos(np.radians(lat0)))
+    return lat, lon
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_neighbours_on_a_regular_grid_do_not_depend_on_the_last_bit_of_a_coordinate(k: int) -> None:
+    lat, lon = _grid(6, 1.0)
+    params = NeighbourParams(k=k, radius_km=1.5, scale_km=1.0)
+    base = find_neighbours(lat, lon, params)
+    rng = np.random.default_rng(k)
+    for _ in range(5):
+        up = rng.random(len(lat)) < 0.5
+        lat2 = np.where(up, np.nextafter(lat, np.inf), np.nextafter(lat, -np.inf))
+        lon2 = np.where(rng.random(len(lon)) < 0.5, np.nextafter(lon, np.inf), lon)
+        moved = find_neighbours(lat2, lon2, params)
+        np.testing.assert_array_equal(moved.indptr, base.indptr)
+        np.testing.assert_array_equal(moved.indices, base.indices)
+        np.testing.assert_array_equal(moved.weights, base.weights)
+    assert (base.counts() <= k).all() and base.counts().max() == k
+
+
+def test_contiguity_neighbours_share_a_boundary_vertex() -> None:
+    def square(x: int, y: int) -> str:
+        return f"POLYGON (({x} {y}, {x + 1} {y}, {x + 1} {y + 1}, {x} {y + 1}, {x} {y}))"
+
+    cells = [(x, y) for y in range(3) for x in range(3)]
+    lat = np.array([52.5 + y * 0.009 for _, y in cells])
+    lon = np.array([13.4 + x * 0.015 for x, _ in cells])
+    nb = find_neighbours(lat, lon, NeighbourParams(rule="contiguity"), np.array([square(x, y) for x, y in cells]))
+    assert list(nb.counts()) == [3, 5, 3, 5, 8, 5, 3, 5, 3]  # queen contiguity
+    with pytest.raises(InputDataError, match="boundary"):
+        find_neighbours(lat, lon, NeighbourParams(rule="contiguity"))
+
+
+# --- time zones and calendars ---------------------------------------------------------------------
+
+
+def test_snapshots_are_local_monday_midnights_across_both_daylight_saving_changes() -> None:
+    zone = "Europe/Berlin"
+
+    def berlin(text: str) -> pd.Timestamp:
+        return pd.Timestamp(text).tz_convert(zone) if "+" in text else pd.Timestamp(text, tz=zone)
+
+    w = world(disputes=[dict(village_id=V1, reported_at=berlin(t)) for t in
+                        ("2024-03-30 23:30+01:00", "2024-03-31 03:30+02:00", "2024-04-01 00:00+02:00",
+                         "2024-10-21 00:30+02:00", "2024-10-27 02:30+02:00", "2024-10-27 02:30+01:00",
+                         "2024-10-28 00:00+01:00")])  # fmt: skip
+    options = EngineOptions(timezone=zone)
+    build = build_features(w, "village", as_of=berlin("2024-12-01"), options=options)
+    snaps = build.frame["snapshot"].drop_duplicates()
+    assert str(snaps.dt.tz) == zone
+    assert (snaps.dt.day_of_week == 0).all() and (snaps.dt.hour == 0).all() and (snaps.dt.minute == 0).all()
+    gaps = snaps.diff().dropna().value_counts()
+    assert set(gaps.index) == {WEEK, WEEK - pd.Timedelta(hours=1), WEEK + pd.Timedelta(hours=1)}
+    assert at(build, V1, berlin("2024-04-01"), "disputes_7d") == 2  # an event at local midnight counts from next week
+    # a window is a duration, 7 × 24 hours: the week that ends 2024-10-28 had 169 hours
+    assert at(build, V1, berlin("2024-10-28"), "disputes_7d") == 2
+    assert at(build, V1, berlin("2024-04-01"), "month") == 4
+    assert_same_table(build.frame, reference_features(w, "village", as_of=berlin("2024-12-01"), options=options))
+
+
+def test_a_city_holiday_file_drives_the_calendar_features_where_it_reaches(tmp_path: Path) -> None:
+    holidays = tmp_path / "holidays.csv"
+    holidays.write_text("date,name\n2023-12-24,Heiligabend\n2024-12-24,Heiligabend\n", encoding="utf-8")
+    calendar = read_holiday_file(holidays, "christmas", "圣诞节", "Christmas", 28)
+    build = villages(world(), options=EngineOptions(calendar=calendar))
+    assert at(build, V1, T, "days_to_christmas") == (pd.Timestamp("2024-12-24") - pd.Timestamp("2024-03-04")).days
+    assert at(build, V1, T, "pre_christmas_season") == 0
+    assert "days_to_spring_festival" not in build.frame
+    assert build.registry["days_to_christmas"].reason(30, "en") == "30 days to Christmas"
+    late = tmp_path / "late.csv"
+    late.write_text("date\n2030-12-24\n2031-12-24\n", encoding="utf-8")
+    far = villages(world(), options=EngineOptions(calendar=read_holiday_file(late, "christmas", "圣诞节", "Christmas", 28)))
+    assert "days_to_christmas" not in far.frame and "month" in far.frame
+    assert any("calendar does not reach the snapshots" in w for w in far.summary.warnings)
