@@ -644,7 +644,7 @@ def test_a_run_replaces_every_feature_file_of_the_last_one(tmp_path: Path) -> No
     assert not (tmp_path / "features_project.parquet").exists()
     runs = {pq.read_schema(p).metadata[b"fengqiao.run"] for p in tmp_path.glob("features_*.parquet")}
     assert len(runs) == 1
-    assert not list(tmp_path.glob(".features-*"))  # no staging folder left behind
+    assert not list(tmp_path.glob(".staging-*"))  # no staging folder left behind
 
 
 # --- neighbours under ties ------------------------------------------------------------------------

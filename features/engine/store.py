@@ -1,16 +1,14 @@
 """The warehouse edge of the engine: read the inputs it needs, publish its outputs as one set.
 
 A run writes ``features_<entity>.parquet`` for each entity kind and ``features_catalogue.json``
-(the event sources it counted) into a staging folder, then moves them into the warehouse and
-removes the feature files of earlier runs that this run did not write: the warehouse never
-holds feature tables of two runs side by side. Each file carries the run's id.
+(the event sources it counted) as one publication (``fengqiao.publish``): staged, then moved in
+together, and the feature files of earlier runs that this run did not write are removed, so the
+warehouse never holds feature tables of two runs side by side. Each file carries the run's id.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Collection, Sequence
@@ -29,6 +27,7 @@ from features.engine.summary import BuildSummary
 from features.engine.timeline import WARM_UP_DAYS
 from features.warehouse import table_path
 from fengqiao.errors import InputDataError
+from fengqiao.publish import publishing
 
 CATALOGUE_FILE = "features_catalogue.json"
 FEATURE_FILES = "features_*.parquet"
@@ -81,33 +80,21 @@ def _feature_table(build: FeatureBuild, run_id: str) -> pa.Table:
 def publish_features(warehouse_dir: Path, builds: Sequence[FeatureBuild], catalogue: Catalogue) -> list[Path]:
     """Write the built feature tables and the catalogue as one set, replacing every earlier run's.
 
-    Everything is written to a staging folder first; only when all files are complete are they
-    moved in (each move atomic), and feature files of earlier runs that this run did not write
-    are removed. Returns the published paths.
+    Returns the published paths.
     """
     warehouse_dir = Path(warehouse_dir)
-    warehouse_dir.mkdir(parents=True, exist_ok=True)
     run_id = uuid.uuid4().hex
-    staging = Path(tempfile.mkdtemp(prefix=".features-", dir=warehouse_dir))
-    try:
-        staged = []
+    names = [features_path(warehouse_dir, b.entity).name for b in builds] + [CATALOGUE_FILE]
+    with publishing(warehouse_dir) as publication:
         for build in builds:
-            path = features_path(staging, build.entity)
             keys = list(build.frame.columns[:2])
-            pq.write_table(_feature_table(build, run_id), path, use_dictionary=keys[:1], write_statistics=keys,
-                           compression="zstd", compression_level=1)  # fmt: skip
-            staged.append(path)
-        catalogue_path = staging / CATALOGUE_FILE
-        catalogue_path.write_text(catalogue.as_json(), encoding="utf-8")
-        staged.append(catalogue_path)
-        published = [warehouse_dir / p.name for p in staged]
+            pq.write_table(_feature_table(build, run_id), publication.stage(features_path(warehouse_dir, build.entity).name),
+                           use_dictionary=keys[:1], write_statistics=keys, compression="zstd", compression_level=1)  # fmt: skip
+        publication.stage(CATALOGUE_FILE).write_text(catalogue.as_json(), encoding="utf-8")
         for old in warehouse_dir.glob(FEATURE_FILES):
-            if old not in published:
-                old.unlink()
-        for path, target in zip(staged, published):
-            path.replace(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            if old.name not in names:
+                publication.remove(old.name)
+    published = [warehouse_dir / name for name in names]
     return published
 
 
