@@ -32,6 +32,7 @@ from features.engine import (
     build_features,
     default_catalogue,
     feature_registry,
+    read_feature_inputs,
 )
 from features.engine import kernels
 from features.engine.neighbours import find_neighbours
@@ -534,11 +535,14 @@ def test_build_and_write_reads_the_warehouse_and_writes_feature_tables(tmp_path:
     w["disputes"]["summary"] = "free text that must never be read"
     for name, frame in w.items():
         write_table(frame, tmp_path, name)
+    read = read_feature_inputs(tmp_path, default_catalogue())
+    assert "summary" not in read["disputes"] and "disputes" in read  # free text is never read
     builds = build_and_write(tmp_path, horizon_days=14)
     assert [b.entity for b in builds] == ["village", "project"]
     village = pd.read_parquet(tmp_path / "features_village.parquet")
     assert village["village_id"].dtype == "str"
-    assert str(village["snapshot"].dtype) == "datetime64[ns, Asia/Shanghai]" or village["snapshot"].dt.tz is not None
+    assert str(village["snapshot"].dt.tz) == "Asia/Shanghai"
+    assert not village.astype(str).apply(lambda c: c.str.contains("free text")).any().any()
     assert village["disputes_30d"].dtype == np.float32
     assert str(village["label"].dtype) == "Int8"
     assert village.columns[2:-1].tolist() == builds[0].registry.names
