@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from features.contracts import SECONDS_PER_DAY
+from features.engine.declarations import EventSource
 from features.engine.registry import FeatureSpec
 
 if TYPE_CHECKING:
@@ -62,6 +63,15 @@ class Family(ABC):
     @abstractmethod
     def compute(self, state: EngineState, block: np.ndarray) -> None:
         """Fill ``block`` (features × entity-major (entity, snapshot) columns, float32)."""
+
+
+class EventFamily(Family):
+    """A family computed from one event source's sorted events (``self.source``)."""
+
+    source: EventSource
+
+    def event_keys(self) -> set[tuple[str, str, str]]:
+        return {(self.source.table, self.source.entity, self.source.time)}
 
 
 def seconds(days: Sequence[int]) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 
 from features.engine import kernels
 from features.engine.declarations import Code, EventCounter, EventSource
-from features.engine.families.base import Family, seconds
+from features.engine.families.base import EventFamily, Family, seconds
 from features.engine.families.windows import per_code_and_days
 from features.engine.registry import FeatureSpec
 
@@ -27,7 +27,7 @@ class DecayedIntensity:
     tau_days: int
 
 
-class DecayedIntensities(Family):
+class DecayedIntensities(EventFamily):
     """One counter's decayed intensity for each decay time (days) and code: one O(n) recursion."""
 
     def __init__(self, source: EventSource, counter: EventCounter, taus_days: tuple[int, ...]) -> None:
@@ -43,9 +43,6 @@ class DecayedIntensities(Family):
     @classmethod
     def from_counter(cls, source: EventSource, counter: EventCounter) -> list[Family]:
         return [cls(source, counter, counter.decays)] if counter.decays else []
-
-    def event_keys(self) -> set[tuple[str, str, str]]:
-        return {(self.source.table, self.source.entity, self.source.time)}
 
     def compute(self, state: EngineState, block: np.ndarray) -> None:
         ce = state.counter_events(self.source, self.counter)

@@ -9,7 +9,7 @@ import numpy as np
 
 from features.engine import kernels
 from features.engine.declarations import EventCounter, EventSource
-from features.engine.families.base import Family, Feature
+from features.engine.families.base import EventFamily, Family, Feature
 from features.engine.families.windows import needs
 from features.engine.registry import FeatureSpec
 
@@ -25,7 +25,7 @@ class DaysSinceLast:
     counter: EventCounter
 
 
-class Recency(Family):
+class Recency(EventFamily):
     """Days since the counter's last event before each snapshot."""
 
     def __init__(self, source: EventSource, counter: EventCounter) -> None:
@@ -38,9 +38,6 @@ class Recency(Family):
     @classmethod
     def from_counter(cls, source: EventSource, counter: EventCounter) -> list[Family]:
         return [cls(source, counter)] if counter.recency is not None else []
-
-    def event_keys(self) -> set[tuple[str, str, str]]:
-        return {(self.source.table, self.source.entity, self.source.time)}
 
     def compute(self, state: EngineState, block: np.ndarray) -> None:
         ce = state.counter_events(self.source, self.counter)

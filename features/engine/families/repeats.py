@@ -13,7 +13,7 @@ import numpy as np
 from features.engine import kernels
 from features.engine.declarations import EventSource
 from features.engine.events import pair_codes
-from features.engine.families.base import Family, Feature, seconds
+from features.engine.families.base import EventFamily, Family, Feature, seconds
 from features.engine.families.windows import needs
 from features.engine.registry import FeatureSpec
 
@@ -29,7 +29,7 @@ class RepeatCount:
     window_days: int
 
 
-class RepeatKeyCounts(Family):
+class RepeatKeyCounts(EventFamily):
     """Distinct repeat keys of a source for each of its repeat windows: one sliding-window sweep."""
 
     def __init__(self, source: EventSource) -> None:
@@ -46,9 +46,6 @@ class RepeatKeyCounts(Family):
     @classmethod
     def from_source(cls, source: EventSource) -> list[Family]:
         return [cls(source)] if source.repeat is not None else []
-
-    def event_keys(self) -> set[tuple[str, str, str]]:
-        return {(self.source.table, self.source.entity, self.source.time)}
 
     def compute(self, state: EngineState, block: np.ndarray) -> None:
         rep = self.source.repeat

@@ -9,7 +9,7 @@ import numpy as np
 
 from features.engine import kernels
 from features.engine.declarations import Code, EventCounter, EventSource
-from features.engine.families.base import Family, Feature, seconds
+from features.engine.families.base import EventFamily, Family, Feature, seconds
 from features.engine.registry import FeatureSpec
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def per_code_and_days(source: EventSource, counter: EventCounter, days: tuple[in
     ]
 
 
-class WindowCounts(Family):
+class WindowCounts(EventFamily):
     """One counter's events in the last w days, for each window w and code: one interval sweep."""
 
     def __init__(self, source: EventSource, counter: EventCounter, windows: tuple[int, ...]) -> None:
@@ -65,9 +65,6 @@ class WindowCounts(Family):
     @classmethod
     def from_counter(cls, source: EventSource, counter: EventCounter) -> list[Family]:
         return [cls(source, counter, counter.windows)] if counter.windows else []
-
-    def event_keys(self) -> set[tuple[str, str, str]]:
-        return {(self.source.table, self.source.entity, self.source.time)}
 
     def close_times(self, state: EngineState, ce: CounterEvents) -> np.ndarray:
         """When each of ``ce``'s events stops counting before its window ends (empty: never)."""
