@@ -3,6 +3,7 @@ references checked against what was accepted before."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -190,3 +191,40 @@ def test_booleans_accept_common_spellings_and_refuse_others():
     parsed, bad = parse_bools(pd.Series(["true", "否", "YES", "0", None, "maybe"], dtype="str"), OPTIONS)
     assert parsed.tolist()[:4] == [True, False, True, False]
     assert bad.tolist() == [False, False, False, False, False, True]
+
+
+def test_identifiers_in_rejects_are_never_redacted_but_free_text_is(text, tmp_path):
+    patrols = text["patrols"]
+    patrols.loc[0, "patrol_id"] = "WG13912345678"  # an id that looks like a mobile number
+    _set(patrols, 0, escalated="perhaps", notes="联系电话13912345678")
+    _, rejects = _ingest(text, tmp_path)
+    raw = json.loads(rejects[rejects["table"] == "patrols"]["raw"].iloc[0])
+    assert raw["patrol_id"] == "WG13912345678"
+    assert raw["village_id"] == patrols.loc[0, "village_id"]
+    assert raw["notes"] == "联系电话[电话]"
+
+
+def test_a_copy_of_a_rejected_row_is_not_called_a_duplicate_of_a_kept_row(text, tmp_path):
+    disputes = text["disputes"]
+    first = disputes.iloc[[0]].assign(category="土地")  # rejected: bad code
+    text["disputes"] = pd.concat([first, disputes], ignore_index=True)  # the good copy comes second
+    warehouse, rejects = _ingest(text, tmp_path)
+    own = rejects[rejects["table"] == "disputes"]
+    assert own[["source_row", "reason"]].values.tolist() == [[1, "bad_code"]]
+    assert disputes["dispute_id"].iloc[0] in set(warehouse["disputes"]["dispute_id"]), "the valid copy is kept"
+
+
+def test_a_duplicate_names_the_row_that_was_kept(text, tmp_path):
+    disputes = text["disputes"]
+    text["disputes"] = pd.concat([disputes, disputes.iloc[[2]]], ignore_index=True)
+    _, rejects = _ingest(text, tmp_path)
+    duplicate = rejects[rejects["table"] == "disputes"]
+    assert duplicate[["source_row", "reason"]].values.tolist() == [[41, "duplicate"]]
+    assert "row 3" in duplicate["detail"].iloc[0]
+
+
+def test_reject_details_never_echo_the_cell(text, tmp_path):
+    _set(text["disputes"], 0, parties="王建国等三人")
+    _, rejects = _ingest(text, tmp_path)
+    assert rejects["detail"].iloc[0].startswith("parties")
+    assert not rejects["detail"].str.contains("王建国").any()
