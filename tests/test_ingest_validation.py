@@ -40,14 +40,16 @@ def _set(frame: pd.DataFrame, row: int, **values: str | None) -> None:
 
 
 def test_reject_reasons_are_the_documented_codes():
-    assert REJECT_REASONS == ("bad_date", "bad_value", "bad_code", "missing_value", "duplicate", "future_date",
-                              "time_order", "unknown_village", "unknown_project", "unknown_dispute")
+    assert REJECT_REASONS == ("malformed_line", "bad_date", "bad_value", "bad_code", "unplaced", "missing_value",
+                              "future_date", "time_order", "unknown_village", "unknown_project", "unknown_dispute",
+                              "duplicate")
 
 
 def test_the_pandera_schema_is_built_from_the_contract():
     schema = contract_schema(DISPUTES, AS_OF, {"regions.village_id": pd.Index(["610722104201"])})
     assert list(schema.columns) == DISPUTES.warehouse_columns
-    assert schema.columns["dispute_id"].unique and not schema.columns["dispute_id"].nullable
+    assert not schema.columns["dispute_id"].nullable
+    assert not schema.columns["dispute_id"].unique, "duplicates are judged among the rows that pass the schema"
     assert schema.columns["mediated_at"].nullable
     assert {c.error for c in schema.columns["category"].checks} == {"bad_code"}
     assert {c.error for c in schema.columns["village_id"].checks} == {"unknown_village"}
