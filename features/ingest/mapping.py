@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 import yaml
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from features.contracts import CONTRACTS, LIST_SEPARATOR
 from features.ingest.privacy import MAINLAND_CHINA, RedactionRule, Redactor
 from fengqiao.errors import ConfigurationError
+from fengqiao.settings import known_timezone
 
 DEFAULT_DATE_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y-%m-%d")
 """Tried after ISO 8601. Day-first or month-first forms (``05/03/2024``) are deliberately
@@ -141,15 +141,6 @@ class TableMapping(BaseModel):
         """Contract columns made by the mapping itself (constants, derived, coordinates)."""
         made = set(self.constants) | set(self.derived)
         return made | ({"village_id"} if self.coordinates else set())
-
-
-def known_timezone(zone: str) -> str:
-    """``zone`` if it names an IANA time zone (Europe/Berlin, Asia/Shanghai); else ValueError."""
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"{zone!r} is not an IANA time zone such as Asia/Shanghai or Europe/Berlin") from exc
-    return zone
 
 
 class RedactionConfig(BaseModel):
