@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.contracts import CONTRACTS
+from fengqiao.publish import write_atomic
 
 
 def table_path(warehouse_dir: Path, name: str) -> Path:
@@ -38,10 +39,5 @@ def read_tables(warehouse_dir: Path) -> dict[str, pd.DataFrame]:
 
 
 def write_table(df: pd.DataFrame, warehouse_dir: Path, name: str) -> Path:
-    """Write atomically (temp file + rename) so a reader never sees half a table."""
-    path = table_path(warehouse_dir, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".parquet.tmp")
-    df.to_parquet(tmp, index=False)
-    tmp.replace(path)
-    return path
+    """Write atomically so a reader never sees half a table."""
+    return write_atomic(table_path(warehouse_dir, name), lambda path: df.to_parquet(path, index=False))

@@ -17,6 +17,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from fengqiao.errors import ConfigurationError
 
 
+def known_timezone(zone: str) -> str:
+    """``zone`` if it names an IANA time zone (Asia/Shanghai, Europe/Berlin); else ValueError."""
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{zone!r} is not an IANA time zone such as Asia/Shanghai or Europe/Berlin") from exc
+    return zone
+
+
 class Settings(BaseSettings):
     """Where data lives and the few numbers every stage must agree on."""
 
@@ -36,6 +45,18 @@ class Settings(BaseSettings):
     )
     snapshot_every_days: int = Field(7, ge=1, description="Days between snapshots (weekly: Mondays).")
     horizon_days: int = Field(30, ge=1, description="Label horizon: incident within this many days after t.")
+    max_shrink_share: float = Field(
+        0.5, ge=0, le=1, description="Ingest refuses a table whose accepted rows fall by more than this share."
+    )
+    max_column_reject_share: float = Field(
+        0.5, gt=0, le=1, description="Ingest stops when one column rejects more than this share of a table's rows."
+    )
+    min_rows_for_reject_share: int = Field(
+        1000, ge=1, description="Tables with fewer rows are never stopped by max_column_reject_share."
+    )
+    max_assign_distance_km: float = Field(
+        5.0, gt=0, description="Events located by coordinates go to the nearest region centre within this distance."
+    )
     city_config: Path | None = Field(
         None, description="YAML file of the city's extra tables, event sources, entity kinds and holiday calendar."
     )
@@ -51,11 +72,7 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, zone: str) -> str:
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError) as err:
-            raise ValueError(f"unknown time zone {zone!r} (an IANA name such as Asia/Shanghai)") from err
-        return zone
+        return known_timezone(zone)
 
     @field_validator("windows_days", "decay_days")
     @classmethod

@@ -14,7 +14,7 @@ from features.city import City, load_city
 from features.engine import EngineOptions, NeighbourParams, build_and_write, features_path
 from features.ingest import run_ingest
 from fengqiao.settings import Settings
-from pipelines.simulate.export import copy_truth, rates_table, write_export
+from pipelines.simulate.export import ORACLE_FILES, rates_table, write_export
 from pipelines.simulate.world import SimulationConfig, simulate_world
 
 log = logging.getLogger(__name__)
@@ -44,20 +44,28 @@ def simulate_job(config: SimulationConfig, out_dir: Path, dirty: bool = False, d
 
 
 def ingest_job(settings: Settings, source: str, mapping: Path | None = None, create_key: bool = False,
-               as_of: pd.Timestamp | None = None) -> JobResult:
-    """Validate and pseudonymise ``source`` into the warehouse; copy a simulated world's oracle.
+               as_of: pd.Timestamp | None = None, allow_shrink: bool = False) -> JobResult:
+    """Validate and pseudonymise ``source`` into the warehouse, with a simulated world's
+    oracle published in the same set (and an older oracle removed when the source has none).
 
-    Timestamps after ``as_of`` (default: now) are rejected as future dates.
+    Timestamps after ``as_of`` (default: now) are rejected as future dates. The key is read
+    (or, with ``create_key``, created) only if a table holds personal identifiers.
     """
     started = time.perf_counter()
     city = city_of(settings)
-    report = run_ingest(source, settings.warehouse_dir, settings.hmac_key(create=create_key),
-                        mapping=mapping, as_of=as_of, timezone=settings.timezone, contracts=city.contracts)
+    folder = Path(source) if Path(source).is_dir() else None
+    oracles = {name: folder / name if folder and (folder / name).is_file() else None for name in ORACLE_FILES.values()}
+    report = run_ingest(source, settings.warehouse_dir, lambda: settings.hmac_key(create=create_key),
+                        mapping=mapping, as_of=as_of, timezone=settings.timezone, allow_shrink=allow_shrink,
+                        max_shrink_share=settings.max_shrink_share,
+                        max_column_reject_share=settings.max_column_reject_share,
+                        min_rows_for_share=settings.min_rows_for_reject_share,
+                        max_distance_km=settings.max_assign_distance_km, companions=oracles,
+                        contracts=city.contracts)
     lines = [report.summary()]
-    if Path(source).is_dir():
-        copied = copy_truth(Path(source), settings.warehouse_dir)
-        if copied:
-            lines.append("oracle (synthetic truth) copied: " + ", ".join(p.name for p in copied))
+    copied = [name for name, path in oracles.items() if path is not None]
+    if copied:
+        lines.append("oracle (synthetic truth) published with the tables: " + ", ".join(copied))
     return JobResult("ingest", time.perf_counter() - started, lines)
 
 

@@ -551,6 +551,15 @@ def test_build_and_write_reads_the_warehouse_and_writes_feature_tables(tmp_path:
     assert specs[0]["name"] == "disputes_7d" and "zh" in specs[0]
     assert json.loads(meta[b"fengqiao.summary"])["horizon_days"] == 14
     assert (tmp_path / "features_project.parquet").exists()
+    w["disputes"]["summary"] = "other free text, same events"
+    write_table(w["disputes"], tmp_path / "other", "disputes")
+    for name in set(w) - {"disputes"}:
+        write_table(w[name], tmp_path / "other", name)
+    build_and_write(tmp_path / "other", horizon_days=14)
+    for entity in ("village", "project"):
+        path = f"features_{entity}.parquet"
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "other" / path), pd.read_parquet(tmp_path / path))
+        assert b"free text" not in b"".join(pq.read_schema(tmp_path / path).metadata.values())
 
 
 def test_build_and_write_skips_projects_when_the_city_has_none(tmp_path: Path) -> None:

@@ -1,10 +1,10 @@
 """Onboarding a city unlike Hanzhong: square grid cells, Europe/Berlin time, its own holidays.
 
 The city's files are written here: a regular grid of 1 km cells as regions (no town level, no
-capacity columns), an incident register over two years that crosses both daylight-saving
-changes each year, and a holiday file. Features are built through ``fengqiao features`` with a
-7-day horizon and weekly snapshots; the labels are checked against a direct count and no
-feature may be constant by construction.
+capacity columns), an incident register with coordinates but no region code over two years that
+crosses both daylight-saving changes each year, a mapping file and a holiday file. They go through
+``fengqiao ingest --mapping`` and ``fengqiao features`` with a 7-day horizon and weekly snapshots;
+the labels are checked against a direct count and no feature may be constant by construction.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def grid_cells() -> pd.DataFrame:
 
 
 def incident_register(cells: pd.DataFrame, seed: int = 4) -> pd.DataFrame:
-    """Two years of incidents at cell centres (± 100 m), local wall times, some in DST's odd hours."""
+    """Two years of incidents near cell centres (σ ≈ 50 m), local wall times, some in DST's odd hours."""
     rng = np.random.default_rng(seed)
     n = 700
     start = pd.Timestamp("2023-01-02 08:00")
@@ -48,13 +48,24 @@ def incident_register(cells: pd.DataFrame, seed: int = 4) -> pd.DataFrame:
     return pd.DataFrame({
         "vorfall": [f"V{i:04d}" for i in range(len(local))],
         "zeit": local.strftime("%Y-%m-%d %H:%M"),
-        "breite": cells["lat"].to_numpy()[where] + rng.normal(0, 0.0009, len(local)),
-        "laenge": cells["lon"].to_numpy()[where] + rng.normal(0, 0.0009, len(local)),
+        "breite": cells["lat"].to_numpy()[where] + rng.normal(0, 0.0005, len(local)),
+        "laenge": cells["lon"].to_numpy()[where] + rng.normal(0, 0.0005, len(local)),
         "_cell": cells["cell"].to_numpy()[where],
     })  # fmt: skip
 
 
 HOLIDAYS = "date\n2022-12-24\n2023-12-24\n2024-12-24\n2025-12-24\n"
+MAPPING = """
+tables:
+  regions:
+    file: zellen.csv
+    columns: {cell: village_id, label: village_name, bezirk: county_id, lat: lat, lon: lon}
+  incidents:
+    file: vorfaelle.csv
+    timezone: Europe/Berlin
+    coordinates: {lat: breite, lon: laenge}
+    columns: {vorfall: incident_id, zeit: occurred_at}
+"""
 CITY_CONFIG = """
 calendar:
   file: feiertage.csv
@@ -106,23 +117,31 @@ def check_features(warehouse: Path, register: pd.DataFrame) -> None:
     assert not {"population", "mediators", "is_community", "days_to_spring_festival"} & set(features)
 
 
-def test_a_grid_city_in_berlin_from_its_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The engine half: the warehouse as ingest leaves it (cells named, times in the city's zone)."""
-    from features.warehouse import write_table
-
-    cells, register = write_city(tmp_path / "city")
-    warehouse = tmp_path / "var" / "warehouse"
-    write_table(pd.DataFrame({"village_id": cells["cell"], "village_name": cells["label"],
-                              "county_id": cells["bezirk"], "lat": cells["lat"], "lon": cells["lon"]}),
-                warehouse, "regions")  # fmt: skip
-    times = pd.to_datetime(register["zeit"]).dt.tz_localize(ZONE, ambiguous=True, nonexistent="shift_forward")
-    write_table(pd.DataFrame({"incident_id": register["vorfall"], "village_id": register["_cell"],
-                              "occurred_at": times}), warehouse, "incidents")  # fmt: skip
-    for name, value in {"DATA_ROOT": str(tmp_path / "var"), "TIMEZONE": ZONE, "HORIZON_DAYS": "7",
-                        "SNAPSHOT_EVERY_DAYS": "7", "CITY_CONFIG": str(tmp_path / "city" / "city.yaml"),
+def _settings(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
+    """The city's settings: its zone, a 7-day horizon, weekly snapshots, its configuration file."""
+    for name, value in {"DATA_ROOT": str(root / "var"), "TIMEZONE": ZONE, "HORIZON_DAYS": "7",
+                        "SNAPSHOT_EVERY_DAYS": "7", "CITY_CONFIG": str(root / "city" / "city.yaml"),
                         "NEIGHBOUR_RADIUS_KM": "1.5"}.items():  # fmt: skip
         monkeypatch.setenv(f"FENGQIAO_{name}", value)
-    result = CliRunner().invoke(app, ["features"])
-    assert result.exit_code == 0, result.output
-    assert "`regions` table has no `population` column" in result.output
+
+
+def test_a_grid_city_in_berlin_onboards_by_mapping_and_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cells, register = write_city(tmp_path / "city")
+    export = tmp_path / "export"
+    export.mkdir()
+    cells.to_csv(export / "zellen.csv", index=False)
+    register.drop(columns="_cell").to_csv(export / "vorfaelle.csv", index=False)  # coordinates, no region code
+    (tmp_path / "mapping.yaml").write_text(MAPPING, encoding="utf-8")
+    _settings(monkeypatch, tmp_path)
+    runner = CliRunner()
+    ingest = runner.invoke(app, ["ingest", str(export), "--mapping", str(tmp_path / "mapping.yaml"),
+                                 "--as-of", "2025-06-01"])  # fmt: skip
+    assert ingest.exit_code == 0, ingest.output
+    warehouse = tmp_path / "var" / "warehouse"
+    placed = pd.read_parquet(warehouse / "incidents.parquet").set_index("incident_id")["village_id"]
+    assert (placed == register.set_index("vorfall")["_cell"].reindex(placed.index)).all()
+    assert len(placed) == len(register)
+    features = runner.invoke(app, ["features"])
+    assert features.exit_code == 0, features.output
+    assert "`regions` table has no `population` column" in features.output
     check_features(warehouse, register)

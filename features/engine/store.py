@@ -43,7 +43,7 @@ def read_feature_inputs(warehouse_dir: Path, catalogue: Catalogue, entity_column
     Keys and free-text columns (``summary``, ``notes``) are never read: at ``--scale 10`` that
     is most of the tables' memory. A table that lacks a column simply comes without it.
     """
-    columns: dict[str, set[str]] = {"regions": {*CONTRACTS["regions"].warehouse_columns, "boundary"},
+    columns: dict[str, set[str]] = {"regions": set(CONTRACTS["regions"].warehouse_columns),
                                     "projects": set(CONTRACTS["projects"].warehouse_columns)}  # fmt: skip
     for kind in catalogue.entities:
         columns.setdefault(kind.table, set()).update(c for c in (kind.id, kind.via) if c)
