@@ -85,16 +85,41 @@ def find_neighbours(
 
 
 def _nearest_pairs(lat: np.ndarray, lon: np.ndarray, params: NeighbourParams) -> tuple[np.ndarray, np.ndarray]:
-    """Every (place, other place) pair within the radius (a little more: ties at its edge are decided later)."""
-    if len(lat) == 0:
+    """(place, other place) candidate pairs that hold each place's k nearest within the radius.
+
+    The ``k + 1 + _TIE_MARGIN`` nearest of each place are candidates; where the farthest of them
+    could still tie with the k-th (or lie within the radius), every place within that distance
+    is added, so that ties are decided by the rule, not by the tree.
+    """
+    n = len(lat)
+    if n < 2:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     points = np.radians(np.column_stack([lat, lon]))
-    radius = (params.radius_km + 2 * DISTANCE_RESOLUTION_KM) / EARTH_RADIUS_KM
-    found = BallTree(points, metric="haversine").query_radius(points, r=radius)
-    source = np.repeat(np.arange(len(lat)), [len(f) for f in found])
-    target = np.concatenate(found).astype(np.int64) if len(found) else np.empty(0, dtype=np.int64)
+    tree = BallTree(points, metric="haversine")
+    m = min(n, params.k + 1 + _TIE_MARGIN)
+    _, idx = tree.query(points, k=m)
+    source = np.repeat(np.arange(n), m)
+    target = idx.ravel().astype(np.int64)
+    distance = _rounded_km(_haversine_km(lat[source], lon[source], lat[target], lon[target])).reshape(n, m)
+    distance[idx == np.arange(n)[:, None]] = np.inf  # the place itself is never its neighbour
+    ranked = np.sort(distance, axis=1)
+    kth = ranked[:, params.k - 1] if params.k <= m - 1 else np.full(n, np.inf)
+    reach = np.minimum(kth, params.radius_km)
+    unsure = np.flatnonzero((m < n) & (ranked[:, -1] <= reach)) if m < n else np.empty(0, dtype=np.int64)
+    pairs_s, pairs_t = [source], [target]
+    if len(unsure):
+        found = tree.query_radius(points[unsure], r=(reach[unsure] + 2 * DISTANCE_RESOLUTION_KM) / EARTH_RADIUS_KM)
+        pairs_s.append(np.repeat(unsure, [len(f) for f in found]))
+        pairs_t.append(np.concatenate(found).astype(np.int64))
+    source, target = np.concatenate(pairs_s), np.concatenate(pairs_t)
+    unique = np.unique(source * n + target)
+    source, target = np.divmod(unique, n)
     other = source != target
     return source[other], target[other]
+
+
+_TIE_MARGIN = 8
+"""Extra nearest places fetched beyond k, so that ties at the k-th are rarely looked up again."""
 
 
 def _rank_within(source: np.ndarray) -> np.ndarray:
