@@ -15,7 +15,7 @@ import pandas as pd
 
 from features.contracts import TableContract
 from features.ingest.columns import map_columns
-from features.ingest.mapping import SourceMapping
+from features.ingest.mapping import Coordinates, SourceMapping
 from features.ingest.parsing import ParseOptions, as_text, parse_table, problems_frame
 from features.ingest.privacy import Redactor, pseudonymise, redact_free_text
 from features.ingest.readers import TableSource
@@ -123,8 +123,8 @@ def ingest_table(source: TableSource, contract: TableContract, mapping: SourceMa
     return TableResult(accepted, rejects, report)
 
 
-def _place(frame: pd.DataFrame, cells: pd.DataFrame, contract: TableContract, coordinates, regions: RegionLocator | None,
-           options: TableOptions, origin: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _place(frame: pd.DataFrame, cells: pd.DataFrame, contract: TableContract, coordinates: Coordinates,
+           regions: RegionLocator | None, options: TableOptions, origin: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``cells`` with ``village_id`` assigned from the source's coordinates, and the rows that
     could not be placed as ``unplaced`` problems."""
     if regions is None:
