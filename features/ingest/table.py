@@ -85,10 +85,10 @@ def ingest_table(source: TableSource, contract: TableContract, mapping: SourceMa
     options_for_table = ParseOptions(mapping.date_formats_for(contract.name),
                                      table_mapping.timezone or options.timezone, mapping.null_values,
                                      table_mapping.codes, warehouse_timezone=str(options.as_of.tz))
-    typed, unreadable = parse_table(cells, contract, options_for_table)
+    read = len(cells)
+    typed, unreadable = parse_table(cells, contract, options_for_table,
+                                    lambda problems: _check_share(problems, read, contract, origin, options))
     del cells
-    read = len(typed)
-    _check_share(unreadable, read, contract, origin, options)
     problems = pd.concat([unreadable, placement, schema_problems(typed, contract, options.as_of, known)],
                          ignore_index=True)
     _check_share(problems, read, contract, origin, options)
