@@ -109,13 +109,12 @@ def ingest_table(source: TableSource, contract: TableContract, mapping: SourceMa
     if malformed is not None and len(malformed.records):
         rejects = pd.concat([rejects, malformed_rejects(malformed, contract, origin)], ignore_index=True)
         rejects = rejects.sort_values("source_row", kind="stable").reset_index(drop=True)
-    reasons = rejects["reason"]
     report = TableReport(
         table=contract.name,
         origin=origin,
         read=read + (0 if malformed is None else len(malformed.records)),
         accepted=len(accepted),
-        rejected_by_reason=_count_by_reason(reasons),
+        rejected_by_reason=_count_by_reason(rejects["reason"]),
         redactions=redactions,
         extra_columns=columns.extra_columns,
         missing_optional_columns=columns.missing_optional_columns,
