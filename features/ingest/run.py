@@ -183,9 +183,9 @@ def _guard(warehouse_dir: Path, accepted: dict[str, int], absent: list[str], all
             continue
         before = pq.ParquetFile(path).metadata.num_rows
         now = accepted.get(name)
-        if now is None and name in absent:
+        if name in absent:
             problems.append(f"{name!r} ({before:,} rows in the warehouse) is absent from the source")
-        elif now is not None and now < (1 - max_shrink_share) * before and not (now == 0 and CONTRACTS[name].required):
+        elif now < (1 - max_shrink_share) * before and not (now == 0 and CONTRACTS[name].required):
             problems.append(f"{name!r} would fall from {before:,} to {now:,} accepted rows "
                             f"(more than {max_shrink_share:.0%})")
     if problems:
@@ -196,6 +196,7 @@ def _guard(warehouse_dir: Path, accepted: dict[str, int], absent: list[str], all
 
 
 def _stage_companions(publication: Publication, companions: Mapping[str, Path | None]) -> None:
+    """Copy each companion file into the publication, or mark it for removal when None."""
     for name, path in companions.items():
         if path is None:
             publication.remove(name)
