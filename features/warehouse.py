@@ -1,9 +1,10 @@
 """Reading and writing warehouse tables (Parquet under ``<data_root>/warehouse``).
 
-Warehouse tables hold exactly the contract columns that may reach the warehouse, typed:
-ids and category codes as strings, timestamps timezone-aware (Asia/Shanghai), integers as
-``int64`` (``Int64`` where nullable), booleans as ``bool`` (``boolean`` where nullable),
-lists ``|``-joined strings.
+Warehouse tables hold the contract columns that may reach the warehouse and that the source
+had (a missing optional column is left out, never invented), typed: ids and category codes as
+strings, timestamps timezone-aware in the city's zone (``Settings.timezone``), integers as
+``int64`` (``Int64`` where nullable), booleans as ``bool`` (``boolean`` where nullable), lists
+``|``-joined strings, boundaries as WKT.
 """
 
 from __future__ import annotations

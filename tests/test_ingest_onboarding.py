@@ -190,11 +190,14 @@ def test_a_mapping_with_a_derived_column_from_a_missing_source_column_names_it(c
         _ingest_city(city)
 
 
-def test_a_mapping_giving_a_column_twice_or_an_unknown_zone_is_a_configuration_error(tmp_path):
+def test_a_mapping_giving_a_column_twice_an_unknown_zone_or_placing_regions_is_a_configuration_error(tmp_path):
     mapping = tmp_path / "mapping.yaml"
     mapping.write_text("tables:\n  incidents:\n    columns: {a: kind}\n    constants: {kind: blockade}\n")
     with pytest.raises(ConfigurationError, match="more than once"):
         run_ingest(tmp_path, tmp_path / "warehouse", None, mapping=mapping)
     mapping.write_text("tables:\n  incidents:\n    timezone: Mars/Base\n")
     with pytest.raises(ConfigurationError, match="Mars/Base"):
+        run_ingest(tmp_path, tmp_path / "warehouse", None, mapping=mapping)
+    mapping.write_text("tables:\n  regions:\n    coordinates: {lat: y, lon: x}\n")
+    with pytest.raises(ConfigurationError, match="only event tables"):
         run_ingest(tmp_path, tmp_path / "warehouse", None, mapping=mapping)

@@ -189,6 +189,9 @@ class SourceMapping(BaseModel):
                     )
             made = fed + list(mapping.constants) + list(mapping.derived)
             if mapping.coordinates:
+                if table == "regions" or "village_id" not in contract.column_names:
+                    raise ValueError(f"tables.{table}.coordinates: only event tables with a village_id are placed "
+                                     f"by coordinates")
                 made.append("village_id")
             repeated = sorted({c for c in made if made.count(c) > 1})
             if repeated:

@@ -8,7 +8,7 @@ that schema validation (``schemas.py``) works on clean types.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -187,10 +187,11 @@ def parse_column(values: pd.Series, column: Column, options: ParseOptions) -> tu
     return text, pd.Series(False, index=values.index), BAD_VALUE
 
 
-def parse_table(frame: pd.DataFrame, contract: TableContract,
-                options: ParseOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
+def parse_table(frame: pd.DataFrame, contract: TableContract, options: ParseOptions,
+                check: Callable[[pd.DataFrame], None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The typed table (same columns and index as ``frame``) and its unreadable cells as
-    rows (``row``: position, ``column``, ``reason``)."""
+    rows (``row``: position, ``column``, ``reason``). ``check`` sees each column's unreadable
+    cells as soon as the column is parsed, so that it can stop a hopeless table early."""
     typed = {}
     problems = []
     for name in frame.columns:
@@ -199,6 +200,8 @@ def parse_table(frame: pd.DataFrame, contract: TableContract,
         rows = np.flatnonzero(bad.to_numpy())
         if len(rows):
             problems.append(pd.DataFrame({"row": rows, "column": name, "reason": reason}))
+            if check is not None:
+                check(problems[-1])
     return pd.DataFrame(typed, index=frame.index), problems_frame(problems)
 
 

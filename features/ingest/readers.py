@@ -93,7 +93,8 @@ def open_source(source: str | Path, mapping: SourceMapping) -> TableSource:
 
 
 def _read_csv(path: Path, encoding: str) -> tuple[pd.DataFrame, MalformedLines]:
-    """A CSV file as text, every cell a string (empty and NULL-like cells null), and the lines
+    """A CSV file as text, every cell a string (empty and NULL-like cells null; large_string, which
+    pandas keeps without a copy), and the lines
     with the wrong number of cells, which are left out instead of stopping the read."""
     bad: list[tuple[int, int]] = []
     expected = [0]
@@ -109,7 +110,7 @@ def _read_csv(path: Path, encoding: str) -> tuple[pd.DataFrame, MalformedLines]:
         path,
         read_options=pa_csv.ReadOptions(encoding=encoding, use_threads=False),
         parse_options=pa_csv.ParseOptions(invalid_row_handler=skip),
-        convert_options=pa_csv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True),
+        convert_options=pa_csv.ConvertOptions(column_types={n: pa.large_string() for n in names}, strings_can_be_null=True),
     )
     records = np.array([number - 1 for number, _ in bad], dtype=np.int64)
     cells = np.array([n for _, n in bad], dtype=np.int64)

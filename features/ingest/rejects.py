@@ -116,15 +116,21 @@ def json_objects(columns: Mapping[str, pd.Series], length: int) -> pa.Array:
     """One JSON object per row (``{"column": "text" or null, …}``), built with Arrow compute."""
     parts: list[object] = []
     for i, (name, cells) in enumerate(columns.items()):
-        text = pa.array(cells, type=pa.string(), from_pandas=True)
-        for old, new in _JSON_ESCAPES:
-            text = pc.replace_substring(text, old, new)
-        text = pc.replace_substring_regex(text, "[\\x00-\\x1f]", " ")
-        quoted = pc.fill_null(pc.binary_join_element_wise('"', text, '"', ""), "null")
-        parts += [("{" if i == 0 else ", ") + json.dumps(name, ensure_ascii=False) + ": ", quoted]
+        text = pa.array(cells, type=pa.large_string(), from_pandas=True)
+        if pc.any(pc.match_substring_regex(text, '[\\\\"\\x00-\\x1f]')).as_py():
+            for old, new in _JSON_ESCAPES:
+                text = pc.replace_substring(text, old, new)
+            text = pc.replace_substring_regex(text, "[\\x00-\\x1f]", " ")
+        quoted = pc.fill_null(pc.binary_join_element_wise(_large('"'), text, _large('"'), _large("")), _large("null"))
+        parts += [_large(("{" if i == 0 else ", ") + json.dumps(name, ensure_ascii=False) + ": "), quoted]
     if not parts:
-        return pa.array(["{}"] * length, type=pa.string())
-    return pc.binary_join_element_wise(*parts, "}", "")
+        return pa.array(["{}"] * length, type=pa.large_string())
+    return pc.binary_join_element_wise(*parts, _large("}"), _large(""))
+
+
+def _large(text: str) -> pa.Scalar:
+    """A text constant of the type Arrow gives pandas' string columns (large_string)."""
+    return pa.scalar(text, type=pa.large_string())
 
 
 def reject_rows(first: pd.DataFrame, kept: pd.Series, source_rows: np.ndarray, shown: Mapping[str, pd.Series],
@@ -136,10 +142,9 @@ def reject_rows(first: pd.DataFrame, kept: pd.Series, source_rows: np.ndarray, s
     each position's source row; ``shown`` holds the rejected rows' cells (``shown_cells``),
     in the order of ``first``.
     """
-    pairs = first[["reason", "column"]].drop_duplicates()
-    sentences = {(r, c): describe(r, contract.column(c), contract, as_of) for r, c in pairs.itertuples(index=False)}
-    keys = pd.MultiIndex.from_frame(first[["reason", "column"]])
-    detail = pd.Series(keys.map(sentences), index=first.index, dtype="str")
+    pair_codes, pairs = pd.MultiIndex.from_frame(first[["reason", "column"]]).factorize()
+    sentences = np.array([describe(r, contract.column(c), contract, as_of) for r, c in pairs], dtype=object)
+    detail = pd.Series(sentences[pair_codes], index=first.index, dtype="str")
     duplicate = (first["reason"] == DUPLICATE).to_numpy()
     if duplicate.any():
         kept_rows = source_rows[kept.loc[first["row"][duplicate]].to_numpy()]
@@ -152,7 +157,7 @@ def reject_rows(first: pd.DataFrame, kept: pd.Series, source_rows: np.ndarray, s
         "column": first["column"].astype("str"),
         "reason": first["reason"].astype("str"),
         "detail": detail,
-        "raw": pd.Series(raw.to_pandas().to_numpy(dtype=object), index=first.index, dtype="str"),
+        "raw": raw.to_pandas().set_axis(first.index),
     }, columns=list(REJECT_COLUMNS))
 
 

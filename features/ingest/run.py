@@ -93,17 +93,17 @@ def run_ingest(source: str | Path, warehouse_dir: Path, hmac_key: KeySource = No
             if located[name] is None:
                 continue
             log.info("%s: reading %s", name, located[name])
-            result = ingest_table(tables, contract, source_mapping, known, options, regions)
-            result.accepted.to_parquet(publication.stage(f"{name}.parquet"), index=False)
-            result.rejects.to_parquet(publication.stage(f"{REJECTS_DIR}/{name}.parquet"), index=False)
-            reports[name] = result.report
-            log.info("%s: read %d, accepted %d, rejected %d", name, result.report.read,
-                     result.report.accepted, result.report.rejected)
+            staged = {"accepted": publication.stage(f"{name}.parquet"),
+                      "rejects": publication.stage(f"{REJECTS_DIR}/{name}.parquet")}
+            report = ingest_table(tables, contract, source_mapping, known, options,
+                                  lambda kind, rows: rows.to_parquet(staged[kind], index=False), regions)
+            reports[name] = report
+            log.info("%s: read %d, accepted %d, rejected %d", name, report.read, report.accepted, report.rejected)
             if f"{name}.{contract.key}" in referenced:
-                known[f"{name}.{contract.key}"] = pd.Index(result.accepted[contract.key])
+                keys = pd.read_parquet(staged["accepted"], columns=[contract.key])[contract.key]
+                known[f"{name}.{contract.key}"] = pd.Index(keys)
             if name == "regions":
-                regions = RegionLocator.from_regions(result.accepted)
-            del result
+                regions = RegionLocator.from_regions(pd.read_parquet(staged["accepted"]))
         absent = [n for n in contracts if located[n] is None]
         _guard(warehouse_dir, {n: r.accepted for n, r in reports.items()}, absent, allow_shrink,
                max_shrink_share, tables.description, contracts)
@@ -111,7 +111,7 @@ def run_ingest(source: str | Path, warehouse_dir: Path, hmac_key: KeySource = No
             publication.remove(f"{name}.parquet")
             publication.remove(f"{REJECTS_DIR}/{name}.parquet")
         _stage_companions(publication, companions or {})
-        report = IngestReport(
+        summary = IngestReport(
             source=tables.description,
             warehouse_dir=str(warehouse_dir),
             as_of=as_of.isoformat(),
@@ -124,8 +124,8 @@ def run_ingest(source: str | Path, warehouse_dir: Path, hmac_key: KeySource = No
                 if c.references and c.references.split(".")[0] not in reports
             ),
         )
-        report.write(publication.stage(REPORT_FILE))
-    return report
+        summary.write(publication.stage(REPORT_FILE))
+    return summary
 
 
 def _key_source(hmac_key: KeySource) -> Callable[[], bytes]:
@@ -185,9 +185,9 @@ def _guard(warehouse_dir: Path, accepted: dict[str, int], absent: list[str], all
             continue
         before = pq.ParquetFile(path).metadata.num_rows
         now = accepted.get(name)
-        if now is None and name in absent:
+        if name in absent:
             problems.append(f"{name!r} ({before:,} rows in the warehouse) is absent from the source")
-        elif now is not None and now < (1 - max_shrink_share) * before and not (now == 0 and contracts[name].required):
+        elif now < (1 - max_shrink_share) * before and not (now == 0 and contracts[name].required):
             problems.append(f"{name!r} would fall from {before:,} to {now:,} accepted rows "
                             f"(more than {max_shrink_share:.0%})")
     if problems:
@@ -198,6 +198,7 @@ def _guard(warehouse_dir: Path, accepted: dict[str, int], absent: list[str], all
 
 
 def _stage_companions(publication: Publication, companions: Mapping[str, Path | None]) -> None:
+    """Copy each companion file into the publication, or mark it for removal when None."""
     for name, path in companions.items():
         if path is None:
             publication.remove(name)

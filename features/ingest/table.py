@@ -15,7 +15,7 @@ import pandas as pd
 
 from features.contracts import TableContract
 from features.ingest.columns import map_columns
-from features.ingest.mapping import SourceMapping
+from features.ingest.mapping import Coordinates, SourceMapping
 from features.ingest.parsing import ParseOptions, as_text, parse_table, problems_frame
 from features.ingest.privacy import Redactor, pseudonymise, redact_free_text
 from features.ingest.readers import TableSource
@@ -52,25 +52,22 @@ class TableOptions:
     """Farthest region centre an event located by coordinates may be assigned to."""
 
 
-@dataclass(frozen=True)
-class TableResult:
-    """What ingest made of one table."""
-
-    accepted: pd.DataFrame
-    """Warehouse rows: the contract's warehouse columns that the source has, typed as features/warehouse.py says."""
-    rejects: pd.DataFrame
-    report: TableReport
+TableWriter = Callable[[str, pd.DataFrame], None]
+"""Takes ``("accepted", rows)`` and then ``("rejects", rows)`` of a table, e.g. to stage them."""
 
 
 def ingest_table(source: TableSource, contract: TableContract, mapping: SourceMapping,
-                 known: Mapping[str, pd.Index], options: TableOptions,
-                 regions: RegionLocator | None = None) -> TableResult:
-    """Read and validate one table of ``source`` against its contract.
+                 known: Mapping[str, pd.Index], options: TableOptions, write: TableWriter,
+                 regions: RegionLocator | None = None) -> TableReport:
+    """Read and validate one table of ``source`` against its contract; hand its accepted
+    rows (the contract's warehouse columns that the source has, typed as features/warehouse.py
+    says) and then its rejects to ``write``, and return its report.
 
     ``known`` holds the accepted keys of the tables read before (``regions.village_id`` …),
     so a row that refers to a missing or rejected key is rejected too; ``regions`` places
     events that the mapping locates by coordinates. Raises InputDataError when a column
-    rejects more than ``options.max_column_reject_share`` of the rows.
+    rejects more than ``options.max_column_reject_share`` of the rows. The accepted rows are
+    written and let go before the rejects are built, so that the two never fill memory together.
     """
     raw = source.read(contract.name)
     origin, malformed = raw.origin, raw.malformed
@@ -85,10 +82,10 @@ def ingest_table(source: TableSource, contract: TableContract, mapping: SourceMa
     options_for_table = ParseOptions(mapping.date_formats_for(contract.name),
                                      table_mapping.timezone or options.timezone, mapping.null_values,
                                      table_mapping.codes, warehouse_timezone=str(options.as_of.tz))
-    typed, unreadable = parse_table(cells, contract, options_for_table)
+    read = len(cells)
+    typed, unreadable = parse_table(cells, contract, options_for_table,
+                                    lambda problems: _check_share(problems, read, contract, origin, options))
     del cells
-    read = len(typed)
-    _check_share(unreadable, read, contract, origin, options)
     problems = pd.concat([unreadable, placement, schema_problems(typed, contract, options.as_of, known)],
                          ignore_index=True)
     _check_share(problems, read, contract, origin, options)
@@ -103,28 +100,31 @@ def ingest_table(source: TableSource, contract: TableContract, mapping: SourceMa
     keep = np.ones(read, dtype=bool)
     keep[first["row"].to_numpy()] = False
     accepted, redactions = _for_warehouse(typed, keep, contract, options)
+    n_accepted = len(accepted)
+    write("accepted", accepted)
+    del accepted, typed
     shown = shown_cells(texts, columns.shown, options.pseudonym_key, options.redactor)
+    del texts
     rejects = reject_rows(first, pd.Series(kept, index=duplicates["row"].to_numpy()), source_rows, shown,
                           contract, options.as_of)
     if malformed is not None and len(malformed.records):
         rejects = pd.concat([rejects, malformed_rejects(malformed, contract, origin)], ignore_index=True)
         rejects = rejects.sort_values("source_row", kind="stable").reset_index(drop=True)
-    reasons = rejects["reason"]
-    report = TableReport(
+    write("rejects", rejects)
+    return TableReport(
         table=contract.name,
         origin=origin,
         read=read + (0 if malformed is None else len(malformed.records)),
-        accepted=len(accepted),
-        rejected_by_reason=_count_by_reason(reasons),
+        accepted=n_accepted,
+        rejected_by_reason=_count_by_reason(rejects["reason"]),
         redactions=redactions,
         extra_columns=columns.extra_columns,
         missing_optional_columns=columns.missing_optional_columns,
     )
-    return TableResult(accepted, rejects, report)
 
 
-def _place(frame: pd.DataFrame, cells: pd.DataFrame, contract: TableContract, coordinates, regions: RegionLocator | None,
-           options: TableOptions, origin: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _place(frame: pd.DataFrame, cells: pd.DataFrame, contract: TableContract, coordinates: Coordinates,
+           regions: RegionLocator | None, options: TableOptions, origin: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``cells`` with ``village_id`` assigned from the source's coordinates, and the rows that
     could not be placed as ``unplaced`` problems."""
     if regions is None:
