@@ -30,6 +30,7 @@ test-slow: $(STAMP) ## Run the slow end-to-end tests only
 bench: $(STAMP) ## Run the benchmarks in experiments/ (minutes; writes experiments/results/)
 	$(BIN)/python experiments/bench_simulate.py
 	$(BIN)/python experiments/bench_features.py
+	$(BIN)/python experiments/bench_ingest.py
 
 clean: ## Remove the virtual environment and var/
 	rm -rf $(VENV) var

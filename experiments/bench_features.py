@@ -1,11 +1,13 @@
-"""Benchmark: the numba feature engine against a pandas reference and a polars peer.
+"""Benchmark: the numba feature engine against a polars peer, checked against the pandas reference.
 
 Same inputs, same outputs checked, one run, fixed seeds. Three measurements:
 
-1. the whole feature table (every family, every row): engine vs the pandas reference of the
-   tests (``tests/feature_reference.py``) — target ≥ 100× on the default world;
-2. the window-count and decayed-intensity families: engine vs a polars implementation of the
-   same features — target ≥ 5×;
+1. the headline: the window-count and decayed-intensity families, engine vs a polars
+   implementation of the same features (a peer: a fast columnar engine doing the same work)
+   — target ≥ 20×, outputs equal;
+2. the whole feature table (every family, every row): engine vs the pandas reference of the
+   tests (``tests/feature_reference.py``). The reference computes each feature alone by its
+   definition — a correctness reference, not a peer — so its ratio only says the check ran;
 3. the whole build from the warehouse on disk to ``features_<entity>.parquet`` in a fresh
    process: wall time and peak RSS — target at ``--scale 10 --years 4`` (≥10M events, ~20k
    villages, 3 years of weekly snapshots after the first year's warm-up): < 5 min, < 8 GiB.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import os
 import platform
@@ -34,11 +37,13 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from features.engine import build_features
-from features.engine.build import FeatureEngine, event_time_range, read_feature_inputs
-from features.engine.neighbours import NeighbourParams
-from features.engine.plan import plan_features
+from features.contracts import TIMEZONE
+from features.engine import EngineOptions, build_features, default_catalogue, plan_features, read_feature_inputs
+from features.engine.engine import EngineState, event_time_range
+from features.engine.families import DecayedIntensities, WindowCounts
 from features.engine.timeline import snapshot_times
+
+REFERENCE = Path(__file__).parents[1] / "tests" / "feature_reference.py"
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -107,9 +112,8 @@ def polars_window_and_decay(tables: dict, plan, entity_ids: np.ndarray, snapshot
     out: dict[str, np.ndarray] = {}
     t0 = None
     for family in plan.families:
-        if family.kind not in ("window", "decay"):
-            continue
         source, counter = family.source, family.counter
+        days = family.windows if isinstance(family, WindowCounts) else family.taus_days
         needed = sorted({source.entity, source.time} | counter.columns())
         ev = (
             tables[source.table]
@@ -139,10 +143,10 @@ def polars_window_and_decay(tables: dict, plan, entity_ids: np.ndarray, snapshot
         if t0 is None:
             t0 = int(snapshots[0]) - 3 * 365 * 86_400
         grid = entities.select("e").join(codes.select("code"), how="cross").join(grid_snaps, how="cross").sort("s")
-        values = np.zeros((len(family.days) * counter.n_codes, len(entity_ids) * n_snap))
+        values = np.zeros((len(days) * counter.n_codes, len(entity_ids) * n_snap))
         keys = ["e", "code"]
         asof = dict(by=keys, strategy="backward", allow_exact_matches=False, check_sortedness=False)
-        if family.kind == "window":
+        if isinstance(family, WindowCounts):
             # Each event adds w from the first snapshot after it to the first one after it + days
             # (snapshots are evenly spaced, so both are arithmetic); a cumulative sum over the
             # snapshot grid of each (entity, code) gives the count.
@@ -152,18 +156,18 @@ def polars_window_and_decay(tables: dict, plan, entity_ids: np.ndarray, snapshot
                 return pl.when(expr < s0).then(0).otherwise((expr - s0) // step + 1).clip(0, n_snap)
 
             dense = grid.sort(["e", "code", "si"])
-            for k, days in enumerate(family.days):
+            for k, window in enumerate(days):
                 steps = pl.concat([
                     ev.select("e", "code", si=first_after(pl.col("t")), v=pl.col("w")),
-                    ev.select("e", "code", si=first_after(pl.col("t") + days * 86_400), v=-pl.col("w")),
+                    ev.select("e", "code", si=first_after(pl.col("t") + window * 86_400), v=-pl.col("w")),
                 ]).filter(pl.col("si") < n_snap).group_by(["e", "code", "si"]).agg(pl.col("v").sum())  # fmt: skip
                 counts = dense.join(steps, on=["e", "code", "si"], how="left", maintain_order="left").with_columns(
                     v=pl.col("v").fill_null(0).cum_sum().over(["e", "code"])
                 )
                 _scatter(values, counts, k, counter.n_codes, n_snap)
         else:
-            for k, days in enumerate(family.days):
-                tau = days * 86_400.0
+            for k, tau_days in enumerate(days):
+                tau = tau_days * 86_400.0
                 right = (
                     ev.sort(keys + ["t"])
                     .with_columns(cum=(pl.col("w") * ((pl.col("t") - t0) / tau).exp()).cum_sum().over(keys))
@@ -173,8 +177,8 @@ def polars_window_and_decay(tables: dict, plan, entity_ids: np.ndarray, snapshot
                 joined = grid.join_asof(right, left_on="s", right_on="t", **asof)
                 frame = joined.with_columns(v=pl.col("cum").fill_null(0) * (-(pl.col("s") - t0) / tau).exp())
                 _scatter(values, frame, k, counter.n_codes, n_snap)
-        for j, member in enumerate(family.members):
-            out[member.spec.name] = values[j]
+        for j, feature in enumerate(family.features):
+            out[feature.spec.name] = values[j]
     return out
 
 
@@ -215,10 +219,17 @@ def _max_difference(engine: pd.DataFrame, other: pd.DataFrame) -> tuple[bool, fl
     return not bad, worst, bad
 
 
+def _reference_module():
+    """The tests' pandas reference, loaded from its file (it is a test helper, not a package)."""
+    spec = importlib.util.spec_from_file_location("feature_reference", REFERENCE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def compare_reference(tables: dict[str, pd.DataFrame]) -> list[dict]:
     """The whole feature table, engine vs the pandas reference of the tests, per entity type."""
-    sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
-    from feature_reference import reference_features
+    reference_features = _reference_module().reference_features
 
     rows = []
     for entity in ("village", "project"):
@@ -227,7 +238,7 @@ def compare_reference(tables: dict[str, pd.DataFrame]) -> list[dict]:
         reference, reference_s = _timed(lambda: reference_features(tables, entity))
         same, worst, bad = _max_difference(build.frame, reference)
         rows.append(dict(comparison=f"whole table, {entity}s", engine_s=engine_s, peer="pandas reference",
-                         peer_s=reference_s, speedup=reference_s / engine_s, target=100.0, outputs_equal=same,
+                         peer_s=reference_s, speedup=reference_s / engine_s, target=None, outputs_equal=same,
                          max_abs_difference=worst, differing=bad[:5], rows=len(build.frame),
                          features=build.summary.features))  # fmt: skip
     return rows
@@ -235,14 +246,17 @@ def compare_reference(tables: dict[str, pd.DataFrame]) -> list[dict]:
 
 def compare_polars(tables: dict[str, pd.DataFrame]) -> dict:
     """Window counts and decayed intensities of the village plan: engine vs polars, same inputs."""
-    plan = plan_features("village", tables.keys())
-    plan = dataclasses.replace(plan, families=tuple(f for f in plan.families if f.kind in ("window", "decay")))
+    catalogue = default_catalogue()
+    kind = catalogue.entity("village")
+    plan = plan_features(kind, {n: set(f.columns) for n, f in tables.items()}, catalogue.sources_of(kind))
+    plan = dataclasses.replace(plan, families=tuple(f for f in plan.families
+                                                    if type(f) in (WindowCounts, DecayedIntensities)))  # fmt: skip
     entities = pd.Index(np.sort(tables["regions"]["village_id"].to_numpy()), dtype="str")
-    first, last = event_time_range(tables, plan.sources)
-    snapshots = snapshot_times(first, last)
+    first, last = event_time_range(tables, plan.sources, TIMEZONE)
+    snapshots = snapshot_times(first, last, 7, TIMEZONE)
 
     def engine() -> np.ndarray:
-        return FeatureEngine(tables, plan, entities, snapshots, NeighbourParams()).run()
+        return EngineState(tables, plan, entities, snapshots, EngineOptions()).run()
 
     polars_tables = {name: pl.from_pandas(frame) for name, frame in tables.items() if name != "regions"}
     engine()  # compiled kernels loaded
@@ -253,7 +267,7 @@ def compare_polars(tables: dict[str, pd.DataFrame]) -> dict:
            if not np.allclose(values[i], peer[name].astype(np.float32), rtol=1e-5, atol=1e-5)]  # fmt: skip
     worst = max(float(np.max(np.abs(values[i] - peer[n].astype(np.float32)))) for i, n in enumerate(plan.names))
     return dict(comparison="window counts + decayed intensities, villages", engine_s=engine_s, peer="polars",
-                peer_s=peer_s, speedup=peer_s / engine_s, target=5.0, outputs_equal=not bad,
+                peer_s=peer_s, speedup=peer_s / engine_s, target=20.0, outputs_equal=not bad,
                 max_abs_difference=worst, differing=bad[:5], rows=len(entities) * len(snapshots),
                 features=len(plan.names))  # fmt: skip
 
@@ -311,14 +325,16 @@ def _markdown(report: dict) -> str:
         for c in report["comparisons"]:
             lines.append(
                 f"| {c['comparison']} ({c['rows']:,} rows × {c['features']} features) | {c['engine_s']:.2f} | "
-                f"{c['peer']} | {c['peer_s']:.2f} | {c['speedup']:.0f}× | ≥{c['target']:.0f}× | "
+                f"{c['peer']} | {c['peer_s']:.2f} | {c['speedup']:.0f}× | "
+                f"{'≥' + format(c['target'], '.0f') + '×' if c['target'] else 'correctness check'} | "
                 f"{'yes' if c['outputs_equal'] else 'NO: ' + ', '.join(c['differing'])} |"
             )
         lines.append("")
     b = report.get("whole_build")
     if b:
         lines += [
-            "Whole build, warehouse parquet → `features_village.parquet` + `features_project.parquet`, "
+            "Whole build, warehouse parquet → `features_village.parquet` + `features_project.parquet` "
+            "(+ `features_catalogue.json`), "
             f"fresh process, {report['threads']} numba threads:",
             "",
             "| rows (village / project) | features | snapshots | build s | process s | peak RSS GiB | targets |",
@@ -357,7 +373,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"building the world (scale {args.scale:g}, {args.years:g} years) …", flush=True)
             world = load_world(args.scale, args.seed, args.years, workdir)
             world_file.write_text(world)
-        tables = read_feature_inputs(warehouse)
+        tables = read_feature_inputs(warehouse, default_catalogue())
         report = dict(
             scale=args.scale, years=args.years, world=world, threads=args.threads,
             villages=len(tables["regions"]), projects=len(tables.get("projects", [])), events=count_events(tables),

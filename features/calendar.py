@@ -2,13 +2,20 @@
 
 Wage-arrears disputes and year-end petitions peak in the weeks before Spring Festival,
 so both the simulator and the calendar features need its date. No dependency is needed
-for a fixed table; extend it before 2035.
+for a fixed table; extend it before 2035. A city elsewhere supplies its own dated events
+(``HolidayCalendar`` from a file, named in its configuration).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+
+from features.contracts import SECONDS_PER_DAY
+from fengqiao.errors import ConfigurationError
 
 SPRING_FESTIVAL = (
     "2015-02-19", "2016-02-08", "2017-01-28", "2018-02-16", "2019-02-05", "2020-01-25",
@@ -40,3 +47,73 @@ def pre_festival_ramp(days: np.ndarray, festival_days: np.ndarray) -> np.ndarray
     """0 outside the pre-festival season, rising linearly to 1 on the eve of the festival."""
     to_go = days_to_spring_festival(days, festival_days)
     return np.clip(1.0 - to_go / PRE_FESTIVAL_DAYS, 0.0, 1.0) * (to_go > 0)
+
+
+@dataclass(frozen=True)
+class HolidayCalendar:
+    """A city's dated yearly event that risk gathers before (Spring Festival by default).
+
+    ``dates`` are local ISO dates. A day is *covered* when the next date is known: on or before
+    the last date, and no more than ``lead_days`` before the first (for a yearly event, less
+    than the shortest gap between two dates, so that no earlier one can fall in between).
+    ``season_days`` before each date form the season flag (the pre-festival wage season).
+    """
+
+    name: str
+    zh: str
+    en: str
+    dates: tuple[str, ...]
+    season_days: int
+    season_name: str
+    season_zh: str
+    season_en: str
+    source: str
+
+    @property
+    def day_numbers(self) -> np.ndarray:
+        """The dates as whole days since 1970-01-01, ascending."""
+        return np.sort(np.asarray(pd.to_datetime(list(self.dates)).as_unit("s").asi8 // SECONDS_PER_DAY, dtype=np.int64))
+
+    @property
+    def lead_days(self) -> int:
+        days = self.day_numbers
+        return int(np.diff(days).min()) - 1 if len(days) > 1 else 0
+
+    def covers(self, days: np.ndarray) -> np.ndarray:
+        """Which day numbers (since 1970-01-01) the calendar can tell the next date of."""
+        known = self.day_numbers
+        if len(known) == 0:
+            return np.zeros(len(days), dtype=bool)
+        return (days <= known[-1]) & (days > known[0] - self.lead_days)
+
+    def days_to_next(self, days: np.ndarray) -> np.ndarray:
+        """Days from each day number to the next date (0 on the day), NaN where not covered."""
+        out = np.full(len(days), np.nan)
+        known = self.covers(days)
+        out[known] = days_to_spring_festival(days[known], self.day_numbers)
+        return out
+
+
+def spring_festival_calendar() -> HolidayCalendar:
+    """The default calendar: Spring Festival and the 45-day wage-settlement season before it."""
+    return HolidayCalendar(
+        name="spring_festival", zh="春节", en="the Spring Festival", dates=SPRING_FESTIVAL,
+        season_days=PRE_FESTIVAL_DAYS, season_name="pre_festival_wage_season", season_zh="春节前欠薪高发期",
+        season_en="pre-festival wage-arrears season", source="features/calendar.py",
+    )  # fmt: skip
+
+
+def read_holiday_file(path: Path, name: str, zh: str, en: str, season_days: int) -> HolidayCalendar:
+    """A city's own dated events from a CSV file with a ``date`` column (ISO dates, one a row)."""
+    try:
+        frame = pd.read_csv(path, dtype=str)
+        dates = pd.to_datetime(frame["date"].str.strip(), format="ISO8601")
+    except (OSError, KeyError, ValueError) as err:
+        raise ConfigurationError(
+            f"holiday file {path}: {err}; it must be a CSV file with a `date` column of ISO dates (2026-12-24)"
+        ) from err
+    return HolidayCalendar(
+        name=name, zh=zh, en=en, dates=tuple(d.date().isoformat() for d in dates.sort_values()),
+        season_days=season_days, season_name=f"pre_{name}_season", season_zh=f"{zh}前{season_days}天",
+        season_en=f"the {season_days} days before {en}", source=str(path),
+    )  # fmt: skip

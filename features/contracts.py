@@ -13,6 +13,19 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 TIMEZONE = "Asia/Shanghai"
+"""The default city time zone (Hanzhong's); a city sets its own with ``FENGQIAO_TIMEZONE``."""
+
+SECONDS_PER_DAY = 86_400
+"""The one day length of the project: timestamps are compared in exact seconds."""
+
+LIST_SEPARATOR = "|"
+"""Joins the items of an ``id_list`` or ``category_list`` cell (``610722104201|610722104202``)."""
+
+COLLECTIVE_MIN_PARTICIPANTS = 5
+"""集体访: a petition (or incident) of at least this many people is collective."""
+
+LEAPFROG_LEVELS = ("city", "province", "national")
+"""越级访: petitions received above the county, the level that should handle a village's matter."""
 
 REGION_KINDS = ("village", "community")
 PROJECT_KINDS = (
@@ -52,7 +65,10 @@ INCIDENT_KINDS = (
     "violent_conflict",
 )
 
-ColumnKind = Literal["id", "str", "category", "int", "float", "bool", "timestamp", "id_list", "category_list"]
+ColumnKind = Literal[
+    "id", "str", "category", "int", "float", "bool", "timestamp", "id_list", "category_list", "geometry"
+]
+"""``geometry``: a polygon as text, WKT or GeoJSON in sources, WKT in the warehouse."""
 ColumnRole = Literal["data", "identifier", "name", "free_text"]
 """``identifier``: pseudonymised by keyed HMAC at ingest; ``name``: dropped at ingest;
 ``free_text``: ID-card and phone numbers redacted at ingest."""
@@ -61,6 +77,12 @@ ColumnRole = Literal["data", "identifier", "name", "free_text"]
 @dataclass(frozen=True)
 class Column:
     """One column of an input table.
+
+    ``required`` columns must exist in every source of the table: nothing works without them
+    (an id, the entity, the event time; for regions also the name, county and coordinates).
+    Every other column is optional: a source may lack it, and the features that need it are
+    left out — it is never filled with invented values. ``nullable`` is about cells: whether
+    a column that exists may have empty ones.
 
     ``codes`` lists the allowed values of a category column (or of each item of a
     ``category_list``, ``|``-joined in files). ``references`` names ``table.column`` that
@@ -72,6 +94,7 @@ class Column:
     name: str
     kind: ColumnKind
     nullable: bool = False
+    required: bool = False
     codes: tuple[str, ...] = ()
     references: str | None = None
     role: ColumnRole = "data"
@@ -112,6 +135,10 @@ class TableContract:
         return [c.name for c in self.columns if c.in_warehouse]
 
     @property
+    def required_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    @property
     def timestamp_columns(self) -> list[str]:
         return [c.name for c in self.columns if c.kind == "timestamp"]
 
@@ -124,20 +151,21 @@ REGIONS = TableContract(
     key="village_id",
     required=True,
     columns=(
-        Column("village_id", "id"),
-        Column("village_name", "str"),
+        Column("village_id", "id", required=True),
+        Column("village_name", "str", required=True),
         Column("town_id", "id"),
         Column("town_name", "str"),
-        Column("county_id", "id"),
+        Column("county_id", "id", required=True),
         Column("county_name", "str"),
         Column("kind", "category", codes=REGION_KINDS),
-        Column("lat", "float", min_value=-90, max_value=90),
-        Column("lon", "float", min_value=-180, max_value=180),
+        Column("lat", "float", min_value=-90, max_value=90, required=True),
+        Column("lon", "float", min_value=-180, max_value=180, required=True),
         Column("population", "int", min_value=0),
         Column("households", "int", min_value=0),
         Column("mediators", "int", min_value=0),
         Column("legal_adviser", "bool"),
         Column("grid_cells", "int", min_value=0),
+        Column("boundary", "geometry", nullable=True),
     ),
 )
 
@@ -147,11 +175,11 @@ PROJECTS = TableContract(
     entity="project_id",
     event_time="announced_at",
     columns=(
-        Column("project_id", "id"),
+        Column("project_id", "id", required=True),
         Column("name", "str"),
         Column("kind", "category", codes=PROJECT_KINDS),
         Column("village_ids", "id_list", references=VILLAGE_REF),
-        Column("announced_at", "timestamp"),
+        Column("announced_at", "timestamp", required=True),
         Column("acquisition_start", "timestamp", planned=True),
         Column("construction_start", "timestamp", planned=True),
         Column("completed_at", "timestamp", nullable=True),
@@ -173,9 +201,9 @@ DISPUTES = TableContract(
     key="dispute_id",
     event_time="reported_at",
     columns=(
-        Column("dispute_id", "id"),
-        Column("village_id", "id", references=VILLAGE_REF),
-        Column("reported_at", "timestamp"),
+        Column("dispute_id", "id", required=True),
+        Column("village_id", "id", references=VILLAGE_REF, required=True),
+        Column("reported_at", "timestamp", required=True),
         Column("category", "category", codes=DISPUTE_CATEGORIES),
         Column("parties", "int", min_value=2),
         Column("project_id", "id", nullable=True, references=PROJECT_REF),
@@ -193,9 +221,9 @@ PETITIONS = TableContract(
     key="petition_id",
     event_time="filed_at",
     columns=(
-        Column("petition_id", "id"),
-        Column("village_id", "id", references=VILLAGE_REF),
-        Column("filed_at", "timestamp"),
+        Column("petition_id", "id", required=True),
+        Column("village_id", "id", references=VILLAGE_REF, required=True),
+        Column("filed_at", "timestamp", required=True),
         Column("channel", "category", codes=PETITION_CHANNELS),
         Column("level", "category", codes=PETITION_LEVELS),
         Column("participants", "int", min_value=1),
@@ -217,10 +245,10 @@ PATROLS = TableContract(
     key="patrol_id",
     event_time="patrolled_at",
     columns=(
-        Column("patrol_id", "id"),
-        Column("village_id", "id", references=VILLAGE_REF),
+        Column("patrol_id", "id", required=True),
+        Column("village_id", "id", references=VILLAGE_REF, required=True),
         Column("grid_id", "id"),
-        Column("patrolled_at", "timestamp"),
+        Column("patrolled_at", "timestamp", required=True),
         Column("worker_key", "id", role="identifier"),
         Column("worker_name", "str", nullable=True, role="name"),
         Column("issues_found", "int", min_value=0),
@@ -238,9 +266,9 @@ INCIDENTS = TableContract(
     required=True,
     event_time="occurred_at",
     columns=(
-        Column("incident_id", "id"),
-        Column("village_id", "id", references=VILLAGE_REF),
-        Column("occurred_at", "timestamp"),
+        Column("incident_id", "id", required=True),
+        Column("village_id", "id", references=VILLAGE_REF, required=True),
+        Column("occurred_at", "timestamp", required=True),
         Column("kind", "category", codes=INCIDENT_KINDS),
         Column("participants", "int", min_value=1),
         Column("project_id", "id", nullable=True, references=PROJECT_REF),
@@ -252,5 +280,3 @@ CONTRACTS: dict[str, TableContract] = {
     c.name: c for c in (REGIONS, PROJECTS, DISPUTES, PETITIONS, PATROLS, INCIDENTS)
 }
 """All input tables, in dependency order (a table may reference only earlier ones)."""
-
-LIST_SEPARATOR = "|"

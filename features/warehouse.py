@@ -1,9 +1,10 @@
 """Reading and writing warehouse tables (Parquet under ``<data_root>/warehouse``).
 
-Warehouse tables hold exactly the contract columns that may reach the warehouse, typed:
-ids and category codes as strings, timestamps timezone-aware (Asia/Shanghai), integers as
-``int64`` (``Int64`` where nullable), booleans as ``bool`` (``boolean`` where nullable),
-lists ``|``-joined strings.
+Warehouse tables hold the contract columns that may reach the warehouse and that the source
+had (a missing optional column is left out, never invented), typed: ids and category codes as
+strings, timestamps timezone-aware in the city's zone (``Settings.timezone``), integers as
+``int64`` (``Int64`` where nullable), booleans as ``bool`` (``boolean`` where nullable), lists
+``|``-joined strings, boundaries as WKT.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.contracts import CONTRACTS
+from fengqiao.publish import write_atomic
 
 
 def table_path(warehouse_dir: Path, name: str) -> Path:
@@ -38,10 +40,5 @@ def read_tables(warehouse_dir: Path) -> dict[str, pd.DataFrame]:
 
 
 def write_table(df: pd.DataFrame, warehouse_dir: Path, name: str) -> Path:
-    """Write atomically (temp file + rename) so a reader never sees half a table."""
-    path = table_path(warehouse_dir, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".parquet.tmp")
-    df.to_parquet(tmp, index=False)
-    tmp.replace(path)
-    return path
+    """Write atomically so a reader never sees half a table."""
+    return write_atomic(table_path(warehouse_dir, name), lambda path: df.to_parquet(path, index=False))

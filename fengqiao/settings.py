@@ -8,11 +8,22 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fengqiao.errors import ConfigurationError
+
+
+def known_timezone(zone: str) -> str:
+    """``zone`` if it names an IANA time zone (Asia/Shanghai, Europe/Berlin); else ValueError."""
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{zone!r} is not an IANA time zone such as Asia/Shanghai or Europe/Berlin") from exc
+    return zone
 
 
 class Settings(BaseSettings):
@@ -21,7 +32,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FENGQIAO_", env_file=".env", extra="ignore")
 
     data_root: Path = Field(Path("var"), description="Root of warehouse/, raw/, mlflow/ and secrets/.")
-    timezone: str = Field("Asia/Shanghai", description="Time zone of naive timestamps in inputs.")
+    timezone: str = Field(
+        "Asia/Shanghai",
+        description="The city's time zone: naive input times, snapshots (local Monday midnight), months, "
+        "calendars and output times.",
+    )
     pseudonym_key: SecretStr | None = Field(
         None, description="HMAC key for pseudonymising personal identifiers; else read from pseudonym_key_file."
     )
@@ -30,6 +45,41 @@ class Settings(BaseSettings):
     )
     snapshot_every_days: int = Field(7, ge=1, description="Days between snapshots (weekly: Mondays).")
     horizon_days: int = Field(30, ge=1, description="Label horizon: incident within this many days after t.")
+    max_shrink_share: float = Field(
+        0.5, ge=0, le=1, description="Ingest refuses a table whose accepted rows fall by more than this share."
+    )
+    max_column_reject_share: float = Field(
+        0.5, gt=0, le=1, description="Ingest stops when one column rejects more than this share of a table's rows."
+    )
+    min_rows_for_reject_share: int = Field(
+        1000, ge=1, description="Tables with fewer rows are never stopped by max_column_reject_share."
+    )
+    max_assign_distance_km: float = Field(
+        5.0, gt=0, description="Events located by coordinates go to the nearest region centre within this distance."
+    )
+    city_config: Path | None = Field(
+        None, description="YAML file of the city's extra tables, event sources, entity kinds and holiday calendar."
+    )
+    windows_days: tuple[int, ...] = Field((7, 30, 90, 365), description="Windows (days) of the main event counts.")
+    decay_days: tuple[int, ...] = Field((7, 30, 90), description="Decay times (days) of the main decayed intensities.")
+    neighbour_rule: Literal["nearest", "contiguity"] = Field(
+        "nearest", description="Spill-over neighbours: k nearest within a radius, or shared boundaries."
+    )
+    neighbour_k: int = Field(8, ge=1, description="Most neighbours a place has under the nearest rule.")
+    neighbour_radius_km: float = Field(15.0, gt=0, description="Farthest neighbour under the nearest rule (km).")
+    neighbour_scale_km: float = Field(5.0, gt=0, description="Spill-over weight exp(-distance / scale) (km).")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        return known_timezone(zone)
+
+    @field_validator("windows_days", "decay_days")
+    @classmethod
+    def _positive_days(cls, days: tuple[int, ...]) -> tuple[int, ...]:
+        if not days or min(days) < 1:
+            raise ValueError("give at least one whole number of days, each at least 1")
+        return tuple(sorted(set(days)))
 
     @property
     def raw_dir(self) -> Path:

@@ -1,69 +1,135 @@
-"""The ``fengqiao`` command: the operator's entry point. It parses options and runs jobs."""
+"""The ``fengqiao`` command: the operator's entry point. It parses options and runs jobs.
+
+Every failure the operator can fix — a bad option, a bad setting, unreadable input, a refused
+ingest — ends with one line saying what is wrong and exit code 2, never a traceback.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import sys
+from collections.abc import Callable
+from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import pandas as pd
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typer.core import TyperGroup
 
-from fengqiao.errors import FengqiaoError
+from fengqiao.errors import ConfigurationError, FengqiaoError
 from fengqiao.log import configure_logging
 from fengqiao.settings import Settings
 from pipelines.jobs import JobResult, features_job, ingest_job, simulate_job
 from pipelines.simulate.config import SimulationConfig
 
+USAGE_ERROR = 2
+
+
+class OneLineErrors(TyperGroup):
+    """Usage errors (unknown option, bad value, missing command) as one line and exit code 2,
+    instead of a usage box."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.TyperException as err:
+            message = " ".join(err.format_message().split())
+            typer.secho(f"error: {message} (fengqiao --help lists commands and options)", fg=typer.colors.RED,
+                        err=True)
+            sys.exit(USAGE_ERROR)
+        except typer.Abort:
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=OneLineErrors,
     help="Fengqiao: social-stability risk assessment and early warning for villages and projects.",
-    no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,
 )
 DEFAULTS = SimulationConfig()
 
 
-def _run(job) -> JobResult:
-    """Run a job; a project error becomes a one-line message and exit code 2, not a trace."""
+def _show_version(show: bool) -> None:
+    if show:
+        typer.echo(f"fengqiao {package_version('fengqiao')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    data_root: Annotated[Optional[Path], typer.Option(
+        help="Root of raw/, warehouse/ and secrets/ (default: FENGQIAO_DATA_ROOT, else ./var).")] = None,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_show_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Fengqiao: social-stability risk assessment and early warning for villages and projects."""
+    ctx.obj = {"data_root": data_root} if data_root is not None else {}
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    """The Settings of this run: the environment, with the global options on top."""
+    try:
+        return Settings(**(ctx.obj or {}))
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        reason = first["msg"].removeprefix("Value error, ")
+        raise ConfigurationError(f"setting {field} (FENGQIAO_{field.upper()}): {reason}") from None
+
+
+def _run(name: str, job: Callable[[], JobResult]) -> JobResult:
+    """Run a job: say that it starts, then print its summary; a project error becomes a
+    one-line message and exit code 2, not a trace."""
     configure_logging()
+    typer.echo(f"== {name} started", err=True)
     try:
         result = job()
     except FengqiaoError as err:
-        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from err
+        _fail(err)
     typer.echo(result.render())
     return result
 
 
-def _start_date(text: str) -> str:
-    """``--start`` must be a calendar date."""
-    try:
-        pd.Timestamp(text)
-    except ValueError as err:
-        raise typer.BadParameter("must be a date written YYYY-MM-DD, e.g. 2023-11-27") from err
-    return text
+def _fail(err: FengqiaoError) -> NoReturn:
+    typer.secho(f"error: {' '.join(str(err).split())}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(USAGE_ERROR) from None
 
 
 @app.command()
 def simulate(
-    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="Random seed: same seed, same bytes.")] = DEFAULTS.seed,
-    scale: Annotated[float, typer.Option(min=0.01, max=50, help="Multiplies towns, villages, people and events (10: ~20k villages).")] = 1.0,
-    years: Annotated[float, typer.Option(min=0.25, max=30, help="Years of daily history.")] = DEFAULTS.years,
-    start: Annotated[str, typer.Option(callback=_start_date, help="First day of the history (YYYY-MM-DD).")] = DEFAULTS.start,
-    horizon_days: Annotated[Optional[int], typer.Option(min=1, max=365, help="Horizon of the oracle (days); default FENGQIAO_HORIZON_DAYS (30).")] = None,
+    ctx: typer.Context,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.", min=0, max=2**32 - 1)] = DEFAULTS.seed,
+    scale: Annotated[float, typer.Option(help="Multiplies towns, villages, people and events (10: ~20k villages).",
+                                         min=0.01, max=50)] = 1.0,
+    years: Annotated[float, typer.Option(help="Years of daily history.", min=0.25, max=30)] = DEFAULTS.years,
+    start: Annotated[str, typer.Option(help="First day of the history (YYYY-MM-DD).")] = DEFAULTS.start,
+    horizon_days: Annotated[Optional[int], typer.Option(
+        help="Horizon of the oracle (days); default FENGQIAO_HORIZON_DAYS (30).", min=1, max=365)] = None,
     dirty: Annotated[bool, typer.Option(help="Inject realistic bad data and list it in dirty_injected.csv.")] = False,
-    dirty_rate: Annotated[float, typer.Option(min=0.0, max=0.2, help="Share of rows given each kind of defect (0 to 0.2).")] = 0.01,
+    dirty_rate: Annotated[float, typer.Option(help="Share of rows given each kind of defect (0 to 0.2).",
+                                              min=0, max=0.2)] = 0.01,
     out: Annotated[Optional[Path], typer.Option(help="Export folder (default <data_root>/raw).")] = None,
 ) -> None:
     """Simulate a Hanzhong-like city and write it as a platform export (CSV + Parquet)."""
-    settings = Settings()
-    _run(lambda: simulate_job(
-        SimulationConfig(seed=seed, scale=scale, years=years, start=start,
-                         horizon_days=horizon_days or settings.horizon_days),
-        out or settings.raw_dir, dirty=dirty, dirty_rate=dirty_rate, progress=_StepPrinter(),
-    ))
+    _date(start, "--start")
+
+    def job() -> JobResult:
+        settings = _settings(ctx)
+        config = SimulationConfig(seed=seed, scale=scale, years=years, start=start,
+                                  horizon_days=horizon_days or settings.horizon_days)
+        return simulate_job(config, out or settings.raw_dir, dirty=dirty, dirty_rate=dirty_rate,
+                            progress=_StepPrinter())
+
+    _run("simulate", job)
 
 
 class _StepPrinter:
@@ -98,49 +164,78 @@ class _StepPrinter:
 
 @app.command()
 def ingest(
-    source: Annotated[Optional[str], typer.Argument(help="Export folder, Excel workbook or SQLAlchemy URL (default <data_root>/raw).")] = None,
-    mapping: Annotated[Optional[Path], typer.Option(help="YAML column mapping for another platform's export.")] = None,
-    create_key: Annotated[bool, typer.Option(help="Create a random pseudonymisation key under <data_root>/secrets if none is set.")] = False,
-    as_of: Annotated[Optional[str], typer.Option(help="Moment of the export (ISO 8601); later timestamps are rejected as future dates. Default: the end of a simulated world (its world.json), else now.")] = None,
+    ctx: typer.Context,
+    source: Annotated[Optional[str], typer.Argument(
+        help="Export folder, Excel workbook or SQLAlchemy URL (default <data_root>/raw).")] = None,
+    mapping: Annotated[Optional[Path], typer.Option(
+        help="YAML column mapping for another platform's export.", exists=True, dir_okay=False)] = None,
+    create_key: Annotated[bool, typer.Option(
+        help="Create a random pseudonymisation key under <data_root>/secrets if none is set.")] = False,
+    as_of: Annotated[Optional[str], typer.Option(
+        help="Moment of the export (ISO 8601); later timestamps are rejected as future dates. "
+             "Default: the end of a simulated world (its world.json), else now.")] = None,
+    allow_shrink: Annotated[bool, typer.Option(
+        help="Publish even if a table loses more than FENGQIAO_MAX_SHRINK_SHARE of its rows, a required table "
+             "accepts none, or an optional table is absent from the source (it is then removed).")] = False,
 ) -> None:
     """Validate an export into the warehouse; rejected rows are kept with their reason."""
-    settings = Settings()
-    moment = _timestamp(as_of, settings.timezone)
-    _run(lambda: ingest_job(settings, source or str(settings.raw_dir), mapping, create_key, moment))
+    def job() -> JobResult:
+        settings = _settings(ctx)
+        moment = _timestamp(as_of, settings.timezone)
+        return ingest_job(settings, source or str(settings.raw_dir), mapping, create_key, moment, allow_shrink)
+
+    _run("ingest", job)
 
 
 def _timestamp(text: str | None, timezone: str) -> pd.Timestamp | None:
-    """An ISO 8601 option as a tz-aware timestamp (naive → ``timezone``); a bad one stops with a clear message."""
+    """An ISO 8601 option as a tz-aware timestamp (naive → ``timezone``); a bad one is a ConfigurationError."""
     if text is None:
         return None
     try:
         moment = pd.Timestamp(text)
-    except ValueError as err:
-        raise typer.BadParameter(f"not an ISO 8601 time: {text!r} (e.g. 2026-11-27 or 2026-11-27T00:00+08:00)") from err
+    except ValueError:
+        raise ConfigurationError(
+            f"--as-of: not an ISO 8601 time: {text!r} (e.g. 2026-11-27 or 2026-11-27T00:00+08:00)") from None
     return moment.tz_localize(timezone) if moment.tzinfo is None else moment
+
+
+def _date(text: str, option: str) -> None:
+    """Refuse a date option that is not YYYY-MM-DD with a one-line usage error."""
+    try:
+        pd.Timestamp(text)
+    except ValueError:
+        raise typer.BadParameter(f"not a date: {text!r} (write YYYY-MM-DD)", param_hint=option) from None
 
 
 @app.command()
 def features(
-    horizon_days: Annotated[Optional[int], typer.Option(min=1, max=365, help="Label horizon (days); default FENGQIAO_HORIZON_DAYS (30).")] = None,
+    ctx: typer.Context,
+    horizon_days: Annotated[Optional[int], typer.Option(
+        help="Label horizon (days); default FENGQIAO_HORIZON_DAYS (30).", min=1, max=365)] = None,
 ) -> None:
     """Build weekly point-in-time features and labels → <data_root>/warehouse/features_<entity>.parquet."""
-    settings = Settings()
-    if horizon_days is not None:
-        settings = settings.model_copy(update={"horizon_days": horizon_days})
-    _run(lambda: features_job(settings))
+    def job() -> JobResult:
+        settings = _settings(ctx)
+        if horizon_days is not None:
+            settings = settings.model_copy(update={"horizon_days": horizon_days})
+        return features_job(settings)
+
+    _run("features", job)
 
 
 @app.command()
-def demo() -> None:
+def demo(ctx: typer.Context) -> None:
     """The main job on the embedded defaults: simulate → ingest → features (training, scoring
     and the API come with later issues)."""
-    settings = Settings()
-    config = dataclasses.replace(DEFAULTS, horizon_days=settings.horizon_days)
+    try:
+        settings = _settings(ctx)
+        config = dataclasses.replace(DEFAULTS, horizon_days=settings.horizon_days)
+    except FengqiaoError as err:
+        _fail(err)
     results = [
-        _run(lambda: simulate_job(config, settings.raw_dir, progress=_StepPrinter())),
-        _run(lambda: ingest_job(settings, str(settings.raw_dir), create_key=True)),
-        _run(lambda: features_job(settings)),
+        _run("simulate", lambda: simulate_job(config, settings.raw_dir, progress=_StepPrinter())),
+        _run("ingest", lambda: ingest_job(settings, str(settings.raw_dir), create_key=True)),
+        _run("features", lambda: features_job(settings)),
     ]
     total = sum(r.seconds for r in results)
     wh = settings.warehouse_dir

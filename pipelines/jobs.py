@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.engine import build_and_write, features_path
+from features.city import City, load_city
+from features.engine import EngineOptions, NeighbourParams, build_and_write, features_path
 from features.ingest import run_ingest
 from features.truth import ORACLE_FILES, check_horizon, stored_oracle_horizon
 from fengqiao.settings import Settings
-from pipelines.simulate.export import WORLD_FILE, copy_truth, rates_table, write_export
 from pipelines.simulate.config import Progress, SimulationConfig
+from pipelines.simulate.export import WORLD_FILE, rates_table, write_export
 from pipelines.simulate.world import simulate_world
 
 log = logging.getLogger(__name__)
@@ -50,21 +51,30 @@ def simulate_job(config: SimulationConfig, out_dir: Path, dirty: bool = False, d
 
 
 def ingest_job(settings: Settings, source: str, mapping: Path | None = None, create_key: bool = False,
-               as_of: pd.Timestamp | None = None) -> JobResult:
-    """Validate and pseudonymise ``source`` into the warehouse; copy a simulated world's oracle.
+               as_of: pd.Timestamp | None = None, allow_shrink: bool = False) -> JobResult:
+    """Validate and pseudonymise ``source`` into the warehouse, with a simulated world's
+    oracle published in the same set (and an older oracle removed when the source has none).
 
-    Timestamps after ``as_of`` are rejected as future dates. Its default is the end of a
-    simulated world (``world.json`` in the source folder), else now.
+    Timestamps after ``as_of`` are rejected as future dates; its default is the end of a
+    simulated world (``world.json`` in the source folder), else now. The key is read (or,
+    with ``create_key``, created) only if a table holds personal identifiers.
     """
     started = time.perf_counter()
     as_of = as_of if as_of is not None else simulated_export_end(source)
-    report = run_ingest(source, settings.warehouse_dir, settings.hmac_key(create=create_key),
-                        mapping=mapping, as_of=as_of, timezone=settings.timezone)
+    city = city_of(settings)
+    folder = Path(source) if Path(source).is_dir() else None
+    oracles = {name: folder / name if folder and (folder / name).is_file() else None for name in ORACLE_FILES.values()}
+    report = run_ingest(source, settings.warehouse_dir, lambda: settings.hmac_key(create=create_key),
+                        mapping=mapping, as_of=as_of, timezone=settings.timezone, allow_shrink=allow_shrink,
+                        max_shrink_share=settings.max_shrink_share,
+                        max_column_reject_share=settings.max_column_reject_share,
+                        min_rows_for_share=settings.min_rows_for_reject_share,
+                        max_distance_km=settings.max_assign_distance_km, companions=oracles,
+                        contracts=city.contracts)
     lines = [report.summary()]
-    if Path(source).is_dir():
-        copied = copy_truth(Path(source), settings.warehouse_dir)
-        if copied:
-            lines.append("oracle (synthetic truth) copied: " + ", ".join(p.name for p in copied))
+    copied = [name for name, path in oracles.items() if path is not None]
+    if copied:
+        lines.append("oracle (synthetic truth) published with the tables: " + ", ".join(copied))
     return JobResult("ingest", time.perf_counter() - started, lines)
 
 
@@ -77,8 +87,20 @@ def simulated_export_end(source: str) -> pd.Timestamp | None:
     return pd.Timestamp(json.loads(record.read_text())["end"])
 
 
+def city_of(settings: Settings) -> City:
+    """The city's tables, sources, entity kinds and calendar: the defaults and its configuration file."""
+    return load_city(settings.city_config, settings.windows_days, settings.decay_days)
+
+
+def engine_options(settings: Settings, city: City) -> EngineOptions:
+    """How the feature engine is set for this city: zone, neighbour rule and calendar."""
+    neighbours = NeighbourParams(k=settings.neighbour_k, radius_km=settings.neighbour_radius_km,
+                                 scale_km=settings.neighbour_scale_km, rule=settings.neighbour_rule)  # fmt: skip
+    return EngineOptions(timezone=settings.timezone, neighbours=neighbours, calendar=city.calendar)
+
+
 def features_job(settings: Settings) -> JobResult:
-    """Build the point-in-time feature tables of villages and projects from the warehouse.
+    """Build the point-in-time feature tables of every entity kind from the warehouse.
 
     A simulated world's oracle in the warehouse must share the labels' horizon: a mismatch
     stops the job before anything is written.
@@ -87,8 +109,11 @@ def features_job(settings: Settings) -> JobResult:
     oracle_days = stored_oracle_horizon(settings.warehouse_dir)
     if oracle_days is not None:
         check_horizon(oracle_days, settings.horizon_days, str(settings.warehouse_dir / ORACLE_FILES["village"]))
+    city = city_of(settings)
     builds = build_and_write(settings.warehouse_dir, snapshot_every_days=settings.snapshot_every_days,
-                             horizon_days=settings.horizon_days)
-    lines = [str(b.summary) for b in builds]
+                             horizon_days=settings.horizon_days, catalogue=city.catalogue,
+                             options=engine_options(settings, city))  # fmt: skip
+    lines = [f"city configuration: {city.source}"]
+    lines += [str(b.summary) for b in builds]
     lines += [f"written: {features_path(settings.warehouse_dir, b.entity)}" for b in builds if b.summary.built]
     return JobResult("features", time.perf_counter() - started, lines)

@@ -20,14 +20,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from features.calendar import SPRING_FESTIVAL
 from features.contracts import CONTRACTS, LIST_SEPARATOR, TIMEZONE
-from features.engine.declarations import Condition, Counter, EventSource
-from features.engine.neighbours import NeighbourParams
-from features.engine.plan import (
-    AFFECTED_VILLAGE_FEATURES,
-    RECENTLY_COMPLETED_DAYS,
-    WAGE_SEASON_DAYS,
+from features.engine import EngineOptions, default_catalogue
+from features.engine.declarations import Condition, EventCounter, EventSource
+from features.engine.engine import plan_for_tables, with_entity_column
+from features.engine.families import (
     AffectedVillagesSum,
     CalendarValue,
     DaysSinceLast,
@@ -40,10 +37,10 @@ from features.engine.plan import (
     RatioOf,
     RegionAttribute,
     RepeatCount,
-    plan_features,
 )
-
-ID = {"village": "village_id", "project": "project_id"}
+from features.engine.neighbours import NeighbourParams
+from features.engine.plan import AFFECTED_VILLAGE_FEATURES, plan_features
+from features.engine.projects import RECENTLY_COMPLETED_DAYS
 
 # --- hand-made tables ----------------------------------------------------------------------
 
@@ -150,12 +147,12 @@ class _World:
         """Every (snapshot of the chunk, event) pair: ``_t``, ``_entity``, ``_time``, ``_ev``, columns used."""
         if source.name not in self._pairs:
             ev = self.events(source)
-            columns = ["_entity", "_time", *sorted(source.columns() - {source.entity, source.time})]
+            columns = ["_entity", "_time", *sorted((source.columns() & set(ev.columns)) - {source.entity, source.time})]
             frame = ev[columns].assign(_ev=np.arange(len(ev)))
             self._pairs[source.name] = frame.merge(pd.DataFrame({"_t": self.chunk}), how="cross")
         return self._pairs[source.name]
 
-    def counter_mask(self, source: EventSource, counter: Counter, code) -> np.ndarray:
+    def counter_mask(self, source: EventSource, counter: EventCounter, code) -> np.ndarray:
         """Per event: does the counter (and code) take it?"""
         key = (source.name, counter, None if code is None else code.code)
         if key not in self._masks:
@@ -187,7 +184,7 @@ class _World:
 
 def _count(world: _World, r: EventCount) -> np.ndarray:
     p = world.pairs(r.source)
-    sel = (p["_time"] >= p["_t"] - pd.Timedelta(days=r.days)) & (p["_time"] < p["_t"])
+    sel = (p["_time"] >= p["_t"] - pd.Timedelta(days=r.window_days)) & (p["_time"] < p["_t"])
     sel &= world.counter_mask(r.source, r.counter, r.code)[p["_ev"]]
     if r.open:
         close = p[r.source.closure.time]
@@ -218,7 +215,7 @@ def _days_since(world: _World, r: DaysSinceLast) -> np.ndarray:
 def _repeats(world: _World, r: RepeatCount) -> np.ndarray:
     p = world.pairs(r.source)
     key = r.source.repeat.key
-    sel = (p["_time"] >= p["_t"] - pd.Timedelta(days=r.days)) & (p["_time"] < p["_t"]) & p[key].notna()
+    sel = (p["_time"] >= p["_t"] - pd.Timedelta(days=r.window_days)) & (p["_time"] < p["_t"]) & p[key].notna()
     per_key = p.loc[sel, ["_t", "_entity", key]].value_counts()
     repeaters = per_key[per_key >= r.source.repeat.min_count].reset_index()
     return world.grid(repeaters.groupby(["_t", "_entity"]).size(), 0)
@@ -231,12 +228,15 @@ def _haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
 
 
 def brute_force_neighbours(regions: pd.DataFrame, params: NeighbourParams) -> dict[str, list[tuple[str, float]]]:
-    """Each village's neighbours as [(village_id, weight)], by comparing every pair."""
+    """Each place's neighbours as [(village_id, weight)], by comparing every pair.
+
+    Distances are rounded to a millimetre and ties go to the smaller id, as the engine's rule says.
+    """
     out = {}
     for _, v in regions.iterrows():
         others = regions[regions["village_id"] != v["village_id"]]
-        d = _haversine_km(v["lat"], v["lon"], others["lat"].to_numpy(), others["lon"].to_numpy())
-        nearest = np.argsort(d, kind="stable")[: params.k]
+        d = np.round(_haversine_km(v["lat"], v["lon"], others["lat"].to_numpy(), others["lon"].to_numpy()) / 1e-6) * 1e-6
+        nearest = np.lexsort((others["village_id"].to_numpy(), d))[: params.k]
         out[v["village_id"]] = [
             (others["village_id"].iloc[j], float(np.exp(-d[j] / params.scale_km)))
             for j in nearest
@@ -311,12 +311,13 @@ def _calendar(r: CalendarValue, t: pd.Timestamp) -> float:
     if r.measure == "month":
         return float(t.month)
     today = t.date()
-    festivals = [dt.date.fromisoformat(d) for d in SPRING_FESTIVAL]
-    upcoming = [d for d in festivals if d >= today]
-    if not upcoming or (festivals[0] - today).days >= 353:  # before the table, or the festival before it
+    dates = sorted(dt.date.fromisoformat(d) for d in r.calendar.dates)
+    shortest_gap = min((b - a).days for a, b in zip(dates, dates[1:]))
+    upcoming = [d for d in dates if d >= today]
+    if not upcoming or (dates[0] - today).days >= shortest_gap - 1:  # past the table, or an earlier date may fall between
         return np.nan
     days = (upcoming[0] - today).days
-    return float(days) if r.measure == "days_to_spring_festival" else float(days <= WAGE_SEASON_DAYS)
+    return float(days) if r.measure == "days_to" else float(days <= r.calendar.season_days)
 
 
 def _project_attribute(world: _World, r: ProjectAttribute) -> np.ndarray:
@@ -374,25 +375,32 @@ def _label(
 
 
 def reference_snapshots(
-    tables: dict[str, pd.DataFrame], every_days: int, as_of: pd.Timestamp | None, sources: Sequence[EventSource]
+    tables: dict[str, pd.DataFrame], every_days: int, as_of: pd.Timestamp | None, sources: Sequence[EventSource],
+    timezone: str,
 ) -> tuple[list[pd.Timestamp], pd.Timestamp]:
-    """Mondays 00:00 from the first at least 365 days after the earliest event, up to as_of."""
+    """Local Mondays 00:00 from the first at least 365 days after the earliest event, up to as_of.
+
+    Days are counted on the local calendar: across a daylight-saving change a week is not 168 hours.
+    """
     times = {name: c.event_time for name, c in CONTRACTS.items() if c.event_time and name != "projects"}
     for s in sources:
         times.setdefault(s.table, s.time)
-    present = [tables[n][c].dropna() for n, c in times.items() if n in tables and tables[n][c].notna().any()]
+    present = [tables[n][c].dropna() for n, c in times.items()
+               if n in tables and c in tables[n] and tables[n][c].notna().any()]  # fmt: skip
     if not present:
         return [], as_of
     stamps = pd.concat(present)
     if as_of is None:
         as_of = stamps.max()
-    first = (stamps.min() + pd.Timedelta(days=365)).tz_convert(TIMEZONE)
-    day = first.normalize() if first == first.normalize() else first.normalize() + pd.Timedelta(days=1)
+    first = (stamps.min() + pd.Timedelta(days=365)).tz_convert(timezone)
+    day = first.tz_localize(None).normalize()
+    if pd.Timestamp(day).tz_localize(timezone, nonexistent="shift_forward") < first:
+        day += pd.Timedelta(days=1)
     while day.weekday() != 0:
         day += pd.Timedelta(days=1)
     snapshots = []
-    while day <= as_of:
-        snapshots.append(day)
+    while (local := day.tz_localize(timezone, ambiguous=True, nonexistent="shift_forward")) <= as_of:
+        snapshots.append(local)
         day += pd.Timedelta(days=every_days)
     return snapshots, as_of
 
@@ -404,7 +412,7 @@ def reference_features(
     horizon_days: int = 30,
     as_of: pd.Timestamp | None = None,
     sources: Sequence[EventSource] | None = None,
-    neighbours: NeighbourParams = NeighbourParams(),
+    options: EngineOptions = EngineOptions(),
     village_frame: pd.DataFrame | None = None,
     only: Sequence[str] | None = None,
     at: Sequence[pd.Timestamp] | None = None,
@@ -414,20 +422,30 @@ def reference_features(
     ``only`` limits it to the families that hold those features (for a project's village
     aggregates); ``at`` to some of the snapshots (the benchmark samples them on big worlds).
     """
-    plan = plan_features(entity, tables.keys(), sources, neighbours)
-    if only is not None:
-        plan = plan.restricted_to(only)
-    entity_table = tables["regions"] if entity == "village" else tables["projects"]
-    entities = pd.Index(sorted(entity_table[ID[entity]]), dtype="str")
-    snapshots, as_of = reference_snapshots(tables, snapshot_every_days, as_of, plan.sources)
+    catalogue = default_catalogue()
+    kind = catalogue.entity(entity)
+    tables = with_entity_column(tables, kind)
+    kind_sources = catalogue.sources_of(kind) if sources is None else tuple(sources)
+    neighbours, tz = options.neighbours, options.timezone
+    snapshots, as_of = reference_snapshots(
+        tables, snapshot_every_days, as_of, [s for s in kind_sources if s.table in tables], tz
+    )
+    seconds = np.array([int(t.timestamp()) for t in snapshots], dtype=np.int64)
+    if only is None:
+        plan, _ = plan_for_tables(tables, kind, kind_sources, catalogue, options, seconds)
+    else:
+        plan = plan_features(kind, {n: set(f.columns) for n, f in tables.items()}, kind_sources, neighbours,
+                             only=only)  # fmt: skip
+    entities = pd.Index(sorted(tables[kind.table][kind.id].dropna().astype(str).unique()), dtype="str")
     if at is not None:
         snapshots = [t for t in snapshots if t in set(at)]
     world = _World(tables, entities)
-    nb = brute_force_neighbours(tables["regions"], neighbours) if entity == "village" else {}
+    nb = brute_force_neighbours(tables["regions"], neighbours) if kind.table == "regions" and not kind.via else {}
     pairs = _project_pairs(tables) if "projects" in tables else None
-    if entity == "project" and village_frame is None and snapshots:
+    if kind.table == "projects" and village_frame is None and snapshots:
         village_frame = reference_features(
-            tables, "village", snapshot_every_days, horizon_days, as_of, only=AFFECTED_VILLAGE_FEATURES, at=at
+            tables, "village", snapshot_every_days, horizon_days, as_of, options=options,
+            only=AFFECTED_VILLAGE_FEATURES, at=at,
         )
     horizon = pd.Timedelta(days=horizon_days)
     incidents = tables["incidents"]
@@ -475,7 +493,7 @@ def reference_features(
                 raise TypeError(f"no reference for {type(r).__name__}")
             at[feature.spec.name] = np.asarray(v, dtype=float).reshape(len(entities), len(world.chunk))
             columns[feature.spec.name].append(at[feature.spec.name])
-        labels.append(per_snapshot(lambda t: _label(incidents, ID[entity], entities, t, horizon, as_of)))
+        labels.append(per_snapshot(lambda t: _label(incidents, kind.id, entities, t, horizon, as_of)))
 
     n_snap = len(snapshots)
 
@@ -483,16 +501,31 @@ def reference_features(
         return np.hstack(chunks).ravel() if n_snap else np.empty(0)
 
     frame = pd.DataFrame({
-        ID[entity]: np.repeat(entities.to_numpy(), n_snap),
+        kind.id: np.repeat(entities.to_numpy(), n_snap),
         "snapshot": pd.DatetimeIndex(np.tile(np.array(snapshots, dtype=object), len(entities))
-                                     if n_snap else [], tz=TIMEZONE),
+                                     if n_snap else [], tz=tz),
         **{name: entity_major(per_snapshot) for name, per_snapshot in columns.items()},
         "label": pd.Series(entity_major(labels), dtype=float).astype("Int8"),
     })  # fmt: skip
-    if entity == "project" and n_snap:
+    if kind.table == "projects" and n_snap:
         projects = tables["projects"].set_index("project_id")
         announced = frame["project_id"].map(projects["announced_at"])
         ends = frame["project_id"].map(projects["completed_at"]) + pd.Timedelta(days=RECENTLY_COMPLETED_DAYS)
         keep = (announced < frame["snapshot"]) & (ends.isna() | (frame["snapshot"] <= ends))
         frame = frame[keep.to_numpy()].reset_index(drop=True)
     return frame
+
+
+def assert_same_table(engine: pd.DataFrame, reference: pd.DataFrame) -> None:
+    """Same rows and columns; counts equal, real-valued features equal to float32 precision."""
+    assert list(engine.columns) == list(reference.columns)
+    assert len(engine) == len(reference)
+    assert (engine.iloc[:, 0].to_numpy() == reference.iloc[:, 0].to_numpy()).all()
+    assert (engine["snapshot"].to_numpy() == reference["snapshot"].to_numpy()).all()
+    for name in engine.columns[2:-1]:
+        np.testing.assert_allclose(
+            engine[name].to_numpy(np.float64),
+            reference[name].to_numpy(np.float64).astype(np.float32),
+            rtol=2e-6, atol=1e-5, equal_nan=True, err_msg=name,
+        )  # fmt: skip
+    assert engine["label"].astype("float").equals(reference["label"].astype("float"))

@@ -16,24 +16,27 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from feature_reference import brute_force_neighbours, reference_features, table, ts
-from test_features_properties import assert_same_table
+from feature_reference import assert_same_table, brute_force_neighbours, reference_features, table, ts
 
+from features.calendar import read_holiday_file, spring_festival_calendar
+from features.contracts import TIMEZONE
 from features.engine import (
     GROUPS,
     Code,
     Condition,
-    Counter,
+    EngineOptions,
+    EventCounter,
     EventSource,
     NeighbourParams,
     build_and_write,
     build_features,
+    default_catalogue,
     feature_registry,
-    plan_features,
+    read_feature_inputs,
 )
 from features.engine import kernels
 from features.engine.neighbours import find_neighbours
-from features.engine.timeline import NEVER, days_to_spring_festival, epoch_seconds, snapshot_times
+from features.engine.timeline import NEVER, epoch_seconds, local_days, snapshot_times
 from features.warehouse import write_table
 from fengqiao.errors import InputDataError
 
@@ -90,10 +93,10 @@ def test_snapshots_are_mondays_from_the_first_a_year_after_the_earliest_event() 
 def test_snapshot_schedule_starts_on_a_monday_even_when_the_year_ends_on_one() -> None:
     monday = int(ts("2024-01-08 00:00").timestamp())
     year_before = monday - 365 * 86_400
-    assert snapshot_times(year_before, monday + 1, 7)[0] == monday
-    assert snapshot_times(year_before + 1, monday + 8 * 86_400, 7)[0] == monday + 7 * 86_400
-    assert len(snapshot_times(year_before, monday - 1, 7)) == 0
-    every_two = snapshot_times(year_before, monday + 30 * 86_400, 14)
+    assert snapshot_times(year_before, monday + 1, 7, TIMEZONE)[0] == monday
+    assert snapshot_times(year_before + 1, monday + 8 * 86_400, 7, TIMEZONE)[0] == monday + 7 * 86_400
+    assert len(snapshot_times(year_before, monday - 1, 7, TIMEZONE)) == 0
+    every_two = snapshot_times(year_before, monday + 30 * 86_400, 14, TIMEZONE)
     assert list(np.diff(every_two)) == [14 * 86_400] * (len(every_two) - 1)
 
 
@@ -356,8 +359,10 @@ def test_calendar_counts_days_to_the_spring_festival() -> None:
     assert at(build, V1, ts("2024-02-12"), "days_to_spring_festival") == 352  # 2025-01-29, across 29 February
     assert at(build, V1, ts("2024-02-12"), "pre_festival_wage_season") == 0
     assert at(build, V1, ts("2024-02-12"), "month") == 2
-    seconds = epoch_seconds(pd.Series([ts("2024-02-10 00:00"), ts("2013-06-01"), ts("2014-03-10"), ts("2035-03-01")]))
-    np.testing.assert_array_equal(days_to_spring_festival(seconds), [0, np.nan, 346, np.nan])
+    seconds = epoch_seconds(pd.Series([ts("2024-02-10 00:00"), ts("2013-06-01"), ts("2014-03-10"), ts("2035-03-01")]),
+                            TIMEZONE)  # fmt: skip
+    days = spring_festival_calendar().days_to_next(local_days(seconds, TIMEZONE))
+    np.testing.assert_array_equal(days, [0, np.nan, 346, np.nan])
 
 
 def test_static_covariates_of_the_village() -> None:
@@ -429,11 +434,11 @@ HOTLINE = EventSource(
     time="called_at",
     group="petitions",
     counters=(
-        Counter("hotline_calls", "热线来电", "hotline calls", windows=(7, 30), decays=(30,),
+        EventCounter("hotline_calls", "热线来电", "hotline calls", windows=(7, 30), decays=(30,),
                 recency=("hotline_call", "热线来电", "hotline call")),
-        Counter("{code}_hotline_calls", "{code}热线来电", "{code} hotline calls", by="topic",
+        EventCounter("{code}_hotline_calls", "{code}热线来电", "{code} hotline calls", by="topic",
                 codes=(Code("wages", "欠薪", "wage"), Code("noise", "噪音", "noise")), windows=(30,)),
-        Counter("urgent_hotline_calls", "紧急热线来电", "urgent hotline calls",
+        EventCounter("urgent_hotline_calls", "紧急热线来电", "urgent hotline calls",
                 where=Condition("urgency", ">=", 3), windows=(30,)),
     ),
     spill=("hotline_calls_30d",),
@@ -449,7 +454,8 @@ def test_a_new_event_source_is_added_by_declaring_it() -> None:
         "urgency": [3, 1, 5, 5],
     })  # fmt: skip
     w = {**world(), "hotline_calls": calls}
-    sources = (*plan_features("village", w.keys()).sources, HOTLINE)
+    catalogue = default_catalogue()
+    sources = (*catalogue.sources_of(catalogue.entity("village")), HOTLINE)
     build = build_features(w, "village", as_of=AS_OF, sources=sources)
     assert at(build, V1, T, "hotline_calls_30d") == 2
     assert at(build, V1, T, "wages_hotline_calls_30d") == 1
@@ -529,11 +535,14 @@ def test_build_and_write_reads_the_warehouse_and_writes_feature_tables(tmp_path:
     w["disputes"]["summary"] = "free text that must never be read"
     for name, frame in w.items():
         write_table(frame, tmp_path, name)
+    read = read_feature_inputs(tmp_path, default_catalogue())
+    assert "summary" not in read["disputes"] and "disputes" in read  # free text is never read
     builds = build_and_write(tmp_path, horizon_days=14)
     assert [b.entity for b in builds] == ["village", "project"]
     village = pd.read_parquet(tmp_path / "features_village.parquet")
     assert village["village_id"].dtype == "str"
-    assert str(village["snapshot"].dtype) == "datetime64[ns, Asia/Shanghai]" or village["snapshot"].dt.tz is not None
+    assert str(village["snapshot"].dt.tz) == "Asia/Shanghai"
+    assert not village.astype(str).apply(lambda c: c.str.contains("free text")).any().any()
     assert village["disputes_30d"].dtype == np.float32
     assert str(village["label"].dtype) == "Int8"
     assert village.columns[2:-1].tolist() == builds[0].registry.names
@@ -542,6 +551,15 @@ def test_build_and_write_reads_the_warehouse_and_writes_feature_tables(tmp_path:
     assert specs[0]["name"] == "disputes_7d" and "zh" in specs[0]
     assert json.loads(meta[b"fengqiao.summary"])["horizon_days"] == 14
     assert (tmp_path / "features_project.parquet").exists()
+    w["disputes"]["summary"] = "other free text, same events"
+    write_table(w["disputes"], tmp_path / "other", "disputes")
+    for name in set(w) - {"disputes"}:
+        write_table(w[name], tmp_path / "other", name)
+    build_and_write(tmp_path / "other", horizon_days=14)
+    for entity in ("village", "project"):
+        path = f"features_{entity}.parquet"
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "other" / path), pd.read_parquet(tmp_path / path))
+        assert b"free text" not in b"".join(pq.read_schema(tmp_path / path).metadata.values())
 
 
 def test_build_and_write_skips_projects_when_the_city_has_none(tmp_path: Path) -> None:
@@ -555,4 +573,173 @@ def test_build_and_write_skips_projects_when_the_city_has_none(tmp_path: Path) -
 
 def test_never_is_later_than_any_snapshot_and_safe_to_add_to() -> None:
     assert NEVER + np.int64(10 * 365 * 86_400) > 0
-    assert epoch_seconds(pd.Series([pd.NaT], dtype="datetime64[us, Asia/Shanghai]"))[0] == NEVER
+    assert epoch_seconds(pd.Series([pd.NaT], dtype="datetime64[us, Asia/Shanghai]"), TIMEZONE)[0] == NEVER
+
+
+# --- what a city does not record ------------------------------------------------------------
+
+
+def test_a_city_with_only_regions_and_an_incident_register_gets_no_invented_features() -> None:
+    regions_min = regions()[["village_id", "village_name", "county_id", "lat", "lon"]]
+    incidents = table("incidents", [dict(village_id=FAR, occurred_at=FIRST_EVENT),
+                                    *[dict(village_id=v, occurred_at=T - pd.Timedelta(days=d))
+                                      for v, d in ((V1, 3), (V1, 40), (V2, 100), (FAR, 200), (V2, -20))]])  # fmt: skip
+    w = {"regions": regions_min, "incidents": incidents[["incident_id", "village_id", "occurred_at"]]}
+    build = villages(w)
+    names = build.registry.names
+    assert {"incidents_30d", "incidents_decay_90d", "days_since_last_incident", "nearby_incidents_365d",
+            "nearby_villages", "days_to_spring_festival", "month"} <= set(names)  # fmt: skip
+    for absent in ("population", "mediators_per_10k_people", "is_community", "legal_adviser", "grid_cells",
+                   "severe_incidents_90d", "mass_gathering_incidents_90d", "project_linked_incidents_365d"):
+        assert absent not in names, absent
+    warnings = "\n".join(build.summary.warnings)
+    assert "the `regions` table has no `population` column" in warnings
+    assert "the `incidents` table has no `severity` column" in warnings
+    constant = [n for n in names if build.frame[n].nunique(dropna=False) <= 1]
+    assert not constant, f"constant features: {constant}"
+    assert_same_table(build.frame, reference_features(w, "village", as_of=AS_OF))
+
+
+def test_incidents_without_a_project_link_give_no_project_labels(tmp_path: Path) -> None:
+    w = world(projects=[_project()])
+    w["incidents"] = w["incidents"].drop(columns="project_id")
+    with pytest.raises(InputDataError, match="incidents.project_id"):
+        build_features(w, "project")
+    for name, frame in w.items():
+        write_table(frame, tmp_path, name)
+    village, project = build_and_write(tmp_path, as_of=AS_OF)
+    assert not project.summary.built and "project_id" in str(project.summary)
+    assert not (tmp_path / "features_project.parquet").exists()
+
+
+# --- guards: no empty runs, no mixed runs ------------------------------------------------------
+
+
+def _feature_files(warehouse: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(warehouse.glob("features_*"))}
+
+
+def test_a_run_without_snapshots_is_refused_and_leaves_the_last_run_whole(tmp_path: Path) -> None:
+    for name, frame in _all_tables_world().items():
+        write_table(frame, tmp_path, name)
+    build_and_write(tmp_path, as_of=AS_OF)
+    before = _feature_files(tmp_path)
+    assert set(before) == {"features_village.parquet", "features_project.parquet", "features_catalogue.json"}
+    write_table(table("incidents", [dict(village_id=V1, occurred_at="2024-05-01")]), tmp_path, "incidents")
+    for name in ("disputes", "petitions", "patrols"):
+        (tmp_path / f"{name}.parquet").unlink()
+    with pytest.raises(InputDataError, match="no snapshots"):
+        build_and_write(tmp_path)
+    assert _feature_files(tmp_path) == before
+
+
+def test_the_features_command_exits_2_when_it_would_build_no_snapshots(tmp_path: Path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    warehouse = tmp_path / "var" / "warehouse"
+    write_table(regions(), warehouse, "regions")
+    write_table(table("incidents", [dict(village_id=V1, occurred_at="2024-05-01")]), warehouse, "incidents")
+    monkeypatch.setenv("FENGQIAO_DATA_ROOT", str(tmp_path / "var"))
+    result = CliRunner().invoke(app, ["features"])
+    assert result.exit_code == 2
+    assert "no snapshots" in result.output
+    assert not list(warehouse.glob("features_*"))
+
+
+def test_a_run_replaces_every_feature_file_of_the_last_one(tmp_path: Path) -> None:
+    for name, frame in _all_tables_world().items():
+        write_table(frame, tmp_path, name)
+    build_and_write(tmp_path, as_of=AS_OF)
+    (tmp_path / "projects.parquet").unlink()  # the city's next export has no projects
+    build_and_write(tmp_path, as_of=AS_OF)
+    assert not (tmp_path / "features_project.parquet").exists()
+    runs = {pq.read_schema(p).metadata[b"fengqiao.run"] for p in tmp_path.glob("features_*.parquet")}
+    assert len(runs) == 1
+    assert not list(tmp_path.glob(".staging-*"))  # no staging folder left behind
+
+
+# --- neighbours under ties ------------------------------------------------------------------------
+
+
+def _grid(n: int, step_km: float) -> tuple[np.ndarray, np.ndarray]:
+    """An n × n grid of points ``step_km`` apart east-west and north-south, near Berlin."""
+    lat0, lon0 = 52.5, 13.4
+    rows, cols = np.divmod(np.arange(n * n), n)
+    lat = lat0 + rows * step_km / 111.195
+    lon = lon0 + cols * step_km / (111.195 * np.cos(np.radians(lat0)))
+    return lat, lon
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_neighbours_on_a_regular_grid_do_not_depend_on_the_last_bit_of_a_coordinate(k: int) -> None:
+    lat, lon = _grid(6, 1.0)
+    params = NeighbourParams(k=k, radius_km=1.5, scale_km=1.0)
+    base = find_neighbours(lat, lon, params)
+    rng = np.random.default_rng(k)
+    for _ in range(5):
+        up = rng.random(len(lat)) < 0.5
+        lat2 = np.where(up, np.nextafter(lat, np.inf), np.nextafter(lat, -np.inf))
+        lon2 = np.where(rng.random(len(lon)) < 0.5, np.nextafter(lon, np.inf), lon)
+        moved = find_neighbours(lat2, lon2, params)
+        np.testing.assert_array_equal(moved.indptr, base.indptr)
+        np.testing.assert_array_equal(moved.indices, base.indices)
+        np.testing.assert_array_equal(moved.weights, base.weights)
+    assert (base.counts() <= k).all() and base.counts().max() == k
+
+
+def test_contiguity_neighbours_share_a_boundary_vertex() -> None:
+    def square(x: int, y: int) -> str:
+        return f"POLYGON (({x} {y}, {x + 1} {y}, {x + 1} {y + 1}, {x} {y + 1}, {x} {y}))"
+
+    cells = [(x, y) for y in range(3) for x in range(3)]
+    lat = np.array([52.5 + y * 0.009 for _, y in cells])
+    lon = np.array([13.4 + x * 0.015 for x, _ in cells])
+    nb = find_neighbours(lat, lon, NeighbourParams(rule="contiguity"), np.array([square(x, y) for x, y in cells]))
+    assert list(nb.counts()) == [3, 5, 3, 5, 8, 5, 3, 5, 3]  # queen contiguity
+    with pytest.raises(InputDataError, match="boundary"):
+        find_neighbours(lat, lon, NeighbourParams(rule="contiguity"))
+
+
+# --- time zones and calendars ---------------------------------------------------------------------
+
+
+def test_snapshots_are_local_monday_midnights_across_both_daylight_saving_changes() -> None:
+    zone = "Europe/Berlin"
+
+    def berlin(text: str) -> pd.Timestamp:
+        return pd.Timestamp(text).tz_convert(zone) if "+" in text else pd.Timestamp(text, tz=zone)
+
+    w = world(disputes=[dict(village_id=V1, reported_at=berlin(t)) for t in
+                        ("2024-03-30 23:30+01:00", "2024-03-31 03:30+02:00", "2024-04-01 00:00+02:00",
+                         "2024-10-21 00:30+02:00", "2024-10-27 02:30+02:00", "2024-10-27 02:30+01:00",
+                         "2024-10-28 00:00+01:00")])  # fmt: skip
+    options = EngineOptions(timezone=zone)
+    build = build_features(w, "village", as_of=berlin("2024-12-01"), options=options)
+    snaps = build.frame["snapshot"].drop_duplicates()
+    assert str(snaps.dt.tz) == zone
+    assert (snaps.dt.day_of_week == 0).all() and (snaps.dt.hour == 0).all() and (snaps.dt.minute == 0).all()
+    gaps = snaps.diff().dropna().value_counts()
+    assert set(gaps.index) == {WEEK, WEEK - pd.Timedelta(hours=1), WEEK + pd.Timedelta(hours=1)}
+    assert at(build, V1, berlin("2024-04-01"), "disputes_7d") == 2  # an event at local midnight counts from next week
+    # a window is a duration, 7 × 24 hours: the week that ends 2024-10-28 had 169 hours
+    assert at(build, V1, berlin("2024-10-28"), "disputes_7d") == 2
+    assert at(build, V1, berlin("2024-04-01"), "month") == 4
+    assert_same_table(build.frame, reference_features(w, "village", as_of=berlin("2024-12-01"), options=options))
+
+
+def test_a_city_holiday_file_drives_the_calendar_features_where_it_reaches(tmp_path: Path) -> None:
+    holidays = tmp_path / "holidays.csv"
+    holidays.write_text("date,name\n2023-12-24,Heiligabend\n2024-12-24,Heiligabend\n", encoding="utf-8")
+    calendar = read_holiday_file(holidays, "christmas", "圣诞节", "Christmas", 28)
+    build = villages(world(), options=EngineOptions(calendar=calendar))
+    assert at(build, V1, T, "days_to_christmas") == (pd.Timestamp("2024-12-24") - pd.Timestamp("2024-03-04")).days
+    assert at(build, V1, T, "pre_christmas_season") == 0
+    assert "days_to_spring_festival" not in build.frame
+    assert build.registry["days_to_christmas"].reason(30, "en") == "30 days to Christmas"
+    late = tmp_path / "late.csv"
+    late.write_text("date\n2030-12-24\n2031-12-24\n", encoding="utf-8")
+    far = villages(world(), options=EngineOptions(calendar=read_holiday_file(late, "christmas", "圣诞节", "Christmas", 28)))
+    assert "days_to_christmas" not in far.frame and "month" in far.frame
+    assert any("calendar does not reach the snapshots" in w for w in far.summary.warnings)

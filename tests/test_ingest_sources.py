@@ -101,8 +101,9 @@ def test_a_differently_named_platform_export_ingests_into_the_exact_contracts(tm
     tables = _warehouse(tmp_path)
     assert set(tables) == {"regions", "disputes", "petitions", "incidents"}
     for name, frame in tables.items():
-        assert list(frame.columns) == CONTRACTS[name].warehouse_columns
+        assert list(frame.columns) == CONTRACTS[name].warehouse_columns[:len(frame.columns)]
         assert report.tables[name].rejected == 0, _rejects(tmp_path)
+    assert report.tables["regions"].missing_optional_columns == ("boundary",)
     disputes = tables["disputes"].set_index("dispute_id")
     assert disputes.loc["JF2024-0001", "category"] == "land"
     assert disputes.loc["JF2024-0001", "reported_at"] == pd.Timestamp("2024-03-05 14:23", tz="Asia/Shanghai")
@@ -133,7 +134,7 @@ def test_missing_optional_tables_are_absent_from_the_warehouse_and_reported(tmp_
     assert (tmp_path / "warehouse" / "patrols.parquet").exists()
 
     partial = write_export({n: tables[n] for n in ("regions", "incidents")}, tmp_path / "partial", "csv")
-    report = run_ingest(partial, tmp_path / "warehouse", KEY, as_of=AS_OF)
+    report = run_ingest(partial, tmp_path / "warehouse", KEY, as_of=AS_OF, allow_shrink=True)
     assert report.missing_tables == ("projects", "disputes", "petitions", "patrols")
     assert sorted(p.name for p in (tmp_path / "warehouse").glob("*.parquet")) == ["incidents.parquet",
                                                                                   "regions.parquet"]
@@ -144,18 +145,27 @@ def test_missing_optional_tables_are_absent_from_the_warehouse_and_reported(tmp_
 
 def test_missing_required_column_is_an_input_error_naming_table_and_column(tmp_path):
     tables = clean_export()
-    tables["incidents"] = tables["incidents"].drop(columns="severity")
+    tables["incidents"] = tables["incidents"].drop(columns="occurred_at")
     source = write_export(tables, tmp_path, "csv")
-    with pytest.raises(InputDataError, match=r"'incidents'.*'severity'.*tables\.incidents\.columns"):
+    with pytest.raises(InputDataError, match=r"'incidents'.*'occurred_at'.*tables\.incidents\.columns"):
         run_ingest(source, tmp_path / "warehouse", KEY, as_of=AS_OF)
 
 
-def test_missing_nullable_column_is_stored_empty_and_reported(tmp_path):
+@pytest.mark.parametrize(("table", "columns"), [
+    ("disputes", ["summary", "category"]),
+    ("incidents", ["kind", "participants", "severity", "project_id"]),
+    ("regions", ["town_id", "town_name", "population", "households", "mediators", "legal_adviser", "grid_cells"]),
+])
+def test_a_missing_optional_column_is_left_out_and_reported_never_invented(tmp_path, table, columns):
     tables = clean_export()
-    tables["disputes"] = tables["disputes"].drop(columns=["summary"])
+    tables[table] = tables[table].drop(columns=columns)
     report = run_ingest(write_export(tables, tmp_path, "csv"), tmp_path / "warehouse", KEY, as_of=AS_OF)
-    assert report.tables["disputes"].missing_optional_columns == ("summary",)
-    assert pd.read_parquet(tmp_path / "warehouse" / "disputes.parquet")["summary"].isna().all()
+    assert set(columns) <= set(report.tables[table].missing_optional_columns)
+    stored = pd.read_parquet(tmp_path / "warehouse" / f"{table}.parquet")
+    assert not set(columns) & set(stored.columns)
+    assert len(stored) == len(tables[table])
+    assert f"{table} has no {', '.join(c for c in CONTRACTS[table].warehouse_columns if c in columns)}" \
+        in report.summary()
 
 
 def test_a_mapping_naming_an_unknown_contract_column_is_a_configuration_error(tmp_path):

@@ -3,6 +3,7 @@ references checked against what was accepted before."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -39,14 +40,16 @@ def _set(frame: pd.DataFrame, row: int, **values: str | None) -> None:
 
 
 def test_reject_reasons_are_the_documented_codes():
-    assert REJECT_REASONS == ("bad_date", "bad_value", "bad_code", "missing_value", "duplicate", "future_date",
-                              "time_order", "unknown_village", "unknown_project", "unknown_dispute")
+    assert REJECT_REASONS == ("malformed_line", "bad_date", "bad_value", "bad_code", "unplaced", "missing_value",
+                              "future_date", "time_order", "unknown_village", "unknown_project", "unknown_dispute",
+                              "duplicate")
 
 
 def test_the_pandera_schema_is_built_from_the_contract():
     schema = contract_schema(DISPUTES, AS_OF, {"regions.village_id": pd.Index(["610722104201"])})
     assert list(schema.columns) == DISPUTES.warehouse_columns
-    assert schema.columns["dispute_id"].unique and not schema.columns["dispute_id"].nullable
+    assert not schema.columns["dispute_id"].nullable
+    assert not schema.columns["dispute_id"].unique, "duplicates are judged among the rows that pass the schema"
     assert schema.columns["mediated_at"].nullable
     assert {c.error for c in schema.columns["category"].checks} == {"bad_code"}
     assert {c.error for c in schema.columns["village_id"].checks} == {"unknown_village"}
@@ -190,3 +193,40 @@ def test_booleans_accept_common_spellings_and_refuse_others():
     parsed, bad = parse_bools(pd.Series(["true", "否", "YES", "0", None, "maybe"], dtype="str"), OPTIONS)
     assert parsed.tolist()[:4] == [True, False, True, False]
     assert bad.tolist() == [False, False, False, False, False, True]
+
+
+def test_identifiers_in_rejects_are_never_redacted_but_free_text_is(text, tmp_path):
+    patrols = text["patrols"]
+    patrols.loc[0, "patrol_id"] = "WG13912345678"  # an id that looks like a mobile number
+    _set(patrols, 0, escalated="perhaps", notes="联系电话13912345678")
+    _, rejects = _ingest(text, tmp_path)
+    raw = json.loads(rejects[rejects["table"] == "patrols"]["raw"].iloc[0])
+    assert raw["patrol_id"] == "WG13912345678"
+    assert raw["village_id"] == patrols.loc[0, "village_id"]
+    assert raw["notes"] == "联系电话[电话]"
+
+
+def test_a_copy_of_a_rejected_row_is_not_called_a_duplicate_of_a_kept_row(text, tmp_path):
+    disputes = text["disputes"]
+    first = disputes.iloc[[0]].assign(category="土地")  # rejected: bad code
+    text["disputes"] = pd.concat([first, disputes], ignore_index=True)  # the good copy comes second
+    warehouse, rejects = _ingest(text, tmp_path)
+    own = rejects[rejects["table"] == "disputes"]
+    assert own[["source_row", "reason"]].values.tolist() == [[1, "bad_code"]]
+    assert disputes["dispute_id"].iloc[0] in set(warehouse["disputes"]["dispute_id"]), "the valid copy is kept"
+
+
+def test_a_duplicate_names_the_row_that_was_kept(text, tmp_path):
+    disputes = text["disputes"]
+    text["disputes"] = pd.concat([disputes, disputes.iloc[[2]]], ignore_index=True)
+    _, rejects = _ingest(text, tmp_path)
+    duplicate = rejects[rejects["table"] == "disputes"]
+    assert duplicate[["source_row", "reason"]].values.tolist() == [[41, "duplicate"]]
+    assert "row 3" in duplicate["detail"].iloc[0]
+
+
+def test_reject_details_never_echo_the_cell(text, tmp_path):
+    _set(text["disputes"], 0, parties="王建国等三人")
+    _, rejects = _ingest(text, tmp_path)
+    assert rejects["detail"].iloc[0].startswith("parties")
+    assert not rejects["detail"].str.contains("王建国").any()

@@ -1,38 +1,34 @@
-"""The feature engine: point-in-time features and labels for villages and projects.
+"""The feature engine: point-in-time features and labels for villages, projects and other kinds.
 
-``build_features`` turns warehouse tables into one table per entity type (a row per entity
-per weekly snapshot); ``build_and_write`` does it for the warehouse on disk. Event sources
-are declarations (``EventSource``), the kernels are generic numba sweeps, and every feature
-is declared once in the registry (``feature_registry``).
+``build_features`` turns warehouse tables into one table per entity kind (a row per entity per
+weekly snapshot); ``build_and_write`` does it for the warehouse on disk and publishes the
+tables as one set. Event sources are data (``catalogue``), each feature family owns its
+declarations and computation (``families``), the kernels are generic numba sweeps
+(``kernels``), and every feature is declared once in the registry (``feature_registry``).
 """
 
-from features.engine.build import BuildSummary, FeatureBuild, build_and_write, build_features, features_path
-from features.engine.declarations import (
-    PROJECT_SOURCES,
-    VILLAGE_SOURCES,
-    Closure,
-    Code,
-    Condition,
-    Counter,
-    EventSource,
-    Ratio,
-    RepeatKeys,
-)
+from features.engine.catalogue import Catalogue, EntityKind, default_catalogue
+from features.engine.declarations import Closure, Code, Condition, EventCounter, EventSource, Ratio, RepeatKeys
+from features.engine.engine import EngineOptions, FeatureBuild, build_features, feature_registry
 from features.engine.neighbours import NeighbourParams
-from features.engine.plan import feature_registry, plan_features
+from features.engine.plan import FeaturePlan, plan_features
 from features.engine.registry import GROUPS, FeatureRegistry, FeatureSpec
+from features.engine.store import build_and_write, features_path, publish_features, read_feature_inputs
+from features.engine.summary import BuildSummary
 
 __all__ = [
     "GROUPS",
-    "PROJECT_SOURCES",
-    "VILLAGE_SOURCES",
     "BuildSummary",
+    "Catalogue",
     "Closure",
     "Code",
     "Condition",
-    "Counter",
+    "EngineOptions",
+    "EntityKind",
+    "EventCounter",
     "EventSource",
     "FeatureBuild",
+    "FeaturePlan",
     "FeatureRegistry",
     "FeatureSpec",
     "NeighbourParams",
@@ -40,7 +36,10 @@ __all__ = [
     "RepeatKeys",
     "build_and_write",
     "build_features",
+    "default_catalogue",
     "feature_registry",
     "features_path",
     "plan_features",
+    "publish_features",
+    "read_feature_inputs",
 ]

@@ -1,9 +1,9 @@
-"""Event sources declared as data: which table, which time, which entity, what to count.
+"""The vocabulary of event sources: which table, which time, which entity, what to count.
 
-The engine has one kernel per kind of computation (window counts, open backlogs, decayed
-intensities, recency, repeat keys), not one per table. A new source — say hotline calls — is
-an ``EventSource`` value handed to ``build_features(..., sources=...)``; its features, reason
-texts and registry entries follow from the declaration.
+These are plain frozen dataclasses, so that a source can be written in Python (the default
+catalogue, ``features.engine.catalogue``) or in a city's configuration file (YAML, read by
+``features.city``) and recorded with each run as JSON. The feature families
+(``features.engine.families``) turn a declaration into features; no code names a table.
 """
 
 from __future__ import annotations
@@ -16,15 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from features.contracts import (
-    DISPUTE_CATEGORIES,
-    DISPUTE_SOURCES,
-    INCIDENT_KINDS,
-    LIST_SEPARATOR,
-    PATROL_ISSUE_KINDS,
-    PETITION_CHANNELS,
-    PETITION_LEVELS,
-)
+from features.contracts import LIST_SEPARATOR
 
 _COMPARE = {"==": operator.eq, "!=": operator.ne, ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
 
@@ -42,6 +34,10 @@ class Condition:
     column: str
     op: ConditionOp
     value: Any = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.value, list):  # from JSON or YAML: keep conditions hashable
+            object.__setattr__(self, "value", tuple(self.value))
 
     def mask(self, frame: pd.DataFrame) -> np.ndarray:
         col = frame[self.column]
@@ -75,7 +71,7 @@ def codes(values: tuple[str, ...], labels: dict[str, tuple[str, str]]) -> tuple[
 
 
 @dataclass(frozen=True)
-class Counter:
+class EventCounter:
     """One way of counting a source's events, and which families to build from it.
 
     ``stem``, ``zh`` and ``en`` name what is counted; with ``by`` (a category column, or a
@@ -83,7 +79,7 @@ class Counter:
     code. ``where`` keeps only matching events; ``weight`` sums a column instead of counting.
     Families: ``windows`` (events in the last w days), ``open_windows`` (events of the last
     w days still open at t, see ``EventSource.closure``), ``decays`` (exponentially decayed
-    intensity with decay time tau days), ``recency`` (days since the last event: (stem, zh, en)
+    intensity, one feature per decay time in ``decays``, in days), ``recency`` (days since the last event: (stem, zh, en)
     of one event, e.g. ("patrol", "巡查", "patrol")).
     """
 
@@ -199,7 +195,7 @@ def trend(stem: str, zh: str, en: str) -> Ratio:
 
 @dataclass(frozen=True)
 class EventSource:
-    """A table of events for one entity type (``village_id`` or ``project_id`` rows).
+    """A table of events for one entity kind: ``entity`` is the column naming it (``village_id``).
 
     ``name`` keys the source (and prefixes nothing: counter stems name the features).
     ``spill`` lists this source's features to spread over neighbouring villages
@@ -209,7 +205,7 @@ class EventSource:
     name: str
     table: str
     time: str
-    counters: tuple[Counter, ...]
+    counters: tuple[EventCounter, ...]
     group: str
     entity: str = "village_id"
     closure: Closure | None = None
@@ -218,7 +214,7 @@ class EventSource:
     ratios: tuple[Ratio, ...] = field(default=())
 
     def columns(self) -> set[str]:
-        """Every column the source reads."""
+        """Every column the source reads (its entity and time included)."""
         cols = {self.entity, self.time}
         for counter in self.counters:
             cols |= counter.columns()
@@ -229,258 +225,3 @@ class EventSource:
         if self.repeat is not None:
             cols.add(self.repeat.key)
         return cols
-
-
-# --- code words -------------------------------------------------------------------------
-
-CATEGORY_WORDS = {
-    "land": ("土地", "land"),
-    "neighbour": ("邻里", "neighbour"),
-    "family": ("婚姻家庭", "family"),
-    "labour_wages": ("劳资欠薪", "wage-arrears"),
-    "property_management": ("物业", "property-management"),
-    "medical": ("医疗", "medical"),
-    "traffic": ("交通", "traffic"),
-    "environment": ("环境", "environmental"),
-    "demolition_compensation": ("征迁补偿", "demolition-compensation"),
-    "other": ("其他", "other"),
-}
-SOURCE_WORDS = {
-    "grid": ("网格员", "grid workers"),
-    "walk_in": ("群众来访", "walk-ins"),
-    "hotline": ("热线", "the hotline"),
-    "referral": ("转介", "referral"),
-}
-CHANNEL_WORDS = {
-    "visit": ("来访", "by visit"),
-    "letter": ("来信", "by letter"),
-    "online": ("网上信访", "online"),
-    "hotline_12345": ("12345热线诉求", "via the 12345 hotline"),
-}
-LEVEL_WORDS = {
-    "town": ("乡镇", "town"),
-    "county": ("县级", "county"),
-    "city": ("市级", "city"),
-    "province": ("省级", "province"),
-    "national": ("国家级", "national"),
-}
-ISSUE_WORDS = {
-    "dispute_lead": ("矛盾线索", "dispute leads"),
-    "safety_hazard": ("安全隐患", "safety hazards"),
-    "environment": ("环境问题", "environmental problems"),
-    "public_order": ("治安问题", "public-order problems"),
-    "infrastructure": ("基础设施问题", "infrastructure problems"),
-}
-INCIDENT_WORDS = {
-    "collective_petition": ("集体访事件", "collective-petition incidents"),
-    "leapfrog_petition": ("越级访事件", "leapfrog-petition incidents"),
-    "mass_gathering": ("聚集事件", "mass gatherings"),
-    "blockade": ("堵路阻工事件", "blockades"),
-    "violent_conflict": ("暴力冲突事件", "violent conflicts"),
-}
-
-ALL_WINDOWS = (7, 30, 90, 365)
-DECAYS = (7, 30, 90)
-LAND_GROUPS = (("land", "land_and_projects"), ("demolition_compensation", "land_and_projects"))
-
-COLLECTIVE = Condition("participants", ">=", 5)
-"""集体访: five or more people petitioning together."""
-LEAPFROG = Condition("level", "in", ("city", "province", "national"))
-"""越级访: received above the county, the level that should handle a village's matter."""
-PROJECT_LINKED = Condition("project_id", "not_null")
-DISPUTE_RESOLVED = Condition("outcome", "in", ("resolved",))
-MEDIATION_CONCLUDED = Condition("outcome", "in", ("resolved", "partial", "failed", "to_court"))
-MEDIATION_FAILED = Condition("outcome", "in", ("failed", "to_court"))
-
-DISPUTE_CLOSURE = Closure(time="mediated_at", when=DISPUTE_RESOLVED)
-PETITION_CLOSURE = Closure(time="closed_at", stem="unclosed", zh="未办结", en="unclosed")
-PATROL_CLOSURE = Closure(time="resolved_at", stem="open", zh="未整改", en="open")
-
-
-def _mediation_sources(prefix: str, entity: str) -> EventSource:
-    """Mediation outcomes, keyed by the time they were recorded (``mediated_at``)."""
-    p = f"{prefix}_" if prefix else ""
-    zh_p, en_p = ("涉项目", "project-linked ") if prefix else ("", "")
-    return EventSource(
-        name=f"{p}mediations",
-        table="disputes",
-        time="mediated_at",
-        entity=entity,
-        group="unresolved_backlog",
-        counters=(
-            Counter(f"{p}mediations", f"{zh_p}调解结案", f"{en_p}mediations concluded",
-                    where=MEDIATION_CONCLUDED, windows=(90, 365)),
-            Counter(f"{p}failed_mediations", f"{zh_p}调解失败", f"{en_p}failed mediations",
-                    where=MEDIATION_FAILED, windows=(90, 365)),
-        ),
-        ratios=tuple(
-            Ratio(
-                name=f"{p}mediation_failure_rate_{w}d",
-                numerator=f"{p}failed_mediations_{w}d",
-                denominator=f"{p}mediations_{w}d",
-                group="unresolved_backlog",
-                unit="share",
-                zh=f"近{w}天{zh_p}调解失败率 {{value}}",
-                en=f"{en_p}mediation failure rate in the last {w} days: {{value}}",
-            )
-            for w in (90, 365)
-        ),
-    )  # fmt: skip
-
-
-VILLAGE_SOURCES: tuple[EventSource, ...] = (
-    EventSource(
-        name="disputes",
-        table="disputes",
-        time="reported_at",
-        group="disputes",
-        closure=DISPUTE_CLOSURE,
-        counters=(
-            Counter("disputes", "矛盾纠纷", "disputes", windows=ALL_WINDOWS, open_windows=(30, 90, 365), decays=DECAYS),
-            Counter("{code}_disputes", "{code}纠纷", "{code} disputes", by="category",
-                    codes=codes(DISPUTE_CATEGORIES, CATEGORY_WORDS), windows=ALL_WINDOWS,
-                    open_windows=(30, 365), code_groups=LAND_GROUPS),
-            Counter("disputes_via_{code}", "经{code}受理的纠纷", "disputes reported via {code}", by="source",
-                    codes=codes(DISPUTE_SOURCES, SOURCE_WORDS), windows=(30, 365)),
-            Counter("project_linked_disputes", "涉项目纠纷", "project-linked disputes", where=PROJECT_LINKED,
-                    windows=(30, 90, 365), open_windows=(90,), decays=(30,), group="land_and_projects"),
-        ),
-        spill=("disputes_30d", "disputes_decay_30d", "unresolved_disputes_90d"),
-        ratios=(trend("disputes", "矛盾纠纷", "disputes"),),
-    ),
-    _mediation_sources("", "village_id"),
-    EventSource(
-        name="petitions",
-        table="petitions",
-        time="filed_at",
-        group="petitions",
-        closure=PETITION_CLOSURE,
-        repeat=RepeatKeys(key="petitioner_key", windows=(30, 90, 365)),
-        counters=(
-            Counter("petitions", "信访", "petitions", windows=ALL_WINDOWS, open_windows=(30, 90, 365), decays=DECAYS),
-            Counter("{code}_petitions", "{code}", "petitions {code}", by="channel",
-                    codes=codes(PETITION_CHANNELS, CHANNEL_WORDS), windows=ALL_WINDOWS),
-            Counter("petitions_to_{code}", "到{code}信访", "petitions to the {code} level", by="level",
-                    codes=codes(PETITION_LEVELS, LEVEL_WORDS), windows=ALL_WINDOWS),
-            Counter("petitions_on_{code}", "{code}类信访", "petitions on {code} matters", by="topic",
-                    codes=codes(DISPUTE_CATEGORIES, CATEGORY_WORDS), windows=(30, 365), code_groups=LAND_GROUPS),
-            Counter("collective_petitions", "集体访", "collective petitions", where=COLLECTIVE,
-                    windows=ALL_WINDOWS, decays=(30,)),
-            Counter("leapfrog_petitions", "越级访", "leapfrog petitions", where=LEAPFROG,
-                    windows=ALL_WINDOWS, decays=(30,)),
-            Counter("project_linked_petitions", "涉项目信访", "project-linked petitions", where=PROJECT_LINKED,
-                    windows=(30, 365), group="land_and_projects"),
-        ),
-        spill=("petitions_30d", "petitions_decay_30d", "collective_petitions_90d"),
-        ratios=(trend("petitions", "信访", "petitions"),),
-    ),
-    EventSource(
-        name="petition_closures",
-        table="petitions",
-        time="closed_at",
-        group="petitions",
-        counters=(
-            Counter("closed_petitions", "办结信访", "petitions closed", windows=(90, 365)),
-            Counter("unsatisfied_closed_petitions", "不满意的办结信访", "petitions closed unsatisfied",
-                    where=Condition("satisfied", "==", False), windows=(90, 365)),
-            Counter("late_closed_petitions", "超期办结信访", "petitions closed late",
-                    where=Condition("within_limit", "==", False), windows=(90, 365)),
-        ),
-        ratios=(
-            Ratio("petition_dissatisfaction_rate_365d", "unsatisfied_closed_petitions_365d", "closed_petitions_365d",
-                  group="petitions", unit="share", zh="近365天信访办结不满意率 {value}",
-                  en="share of petitions closed unsatisfied in the last 365 days: {value}"),
-            Ratio("petition_late_closure_rate_365d", "late_closed_petitions_365d", "closed_petitions_365d",
-                  group="petitions", unit="share", zh="近365天信访超期办结率 {value}",
-                  en="share of petitions closed late in the last 365 days: {value}"),
-        ),
-    ),
-    EventSource(
-        name="patrols",
-        table="patrols",
-        time="patrolled_at",
-        group="patrol_coverage",
-        closure=PATROL_CLOSURE,
-        counters=(
-            Counter("patrols", "网格巡查", "grid patrols", windows=(7, 30, 90), recency=("patrol", "巡查", "patrol")),
-            Counter("patrols_with_issues", "发现问题的巡查", "patrols that found issues",
-                    where=Condition("issues_found", ">", 0), windows=(30, 90), open_windows=(30, 365)),
-            Counter("patrol_issues_found", "巡查发现问题", "issues found on patrol", weight="issues_found",
-                    windows=(30, 90)),
-            Counter("escalated_patrol_reports", "上报的巡查问题", "patrol reports escalated",
-                    where=Condition("escalated", "==", True), windows=(30, 90)),
-            Counter("{code}_reports", "巡查发现{code}", "{code} reported on patrol", by="issue_kinds", by_list=True,
-                    codes=codes(PATROL_ISSUE_KINDS, ISSUE_WORDS), windows=(30, 90), open_windows=(90,)),
-        ),
-    ),
-    EventSource(
-        name="incidents",
-        table="incidents",
-        time="occurred_at",
-        group="incident_history",
-        counters=(
-            Counter("incidents", "重大事件", "incidents", windows=ALL_WINDOWS, decays=(30, 90, 365),
-                    recency=("incident", "重大事件", "incident")),
-            Counter("{code}_incidents", "{code}", "{code}", by="kind", codes=codes(INCIDENT_KINDS, INCIDENT_WORDS),
-                    windows=(90, 365)),
-            Counter("severe_incidents", "较大以上事件", "severe incidents (severity 3–4)",
-                    where=Condition("severity", ">=", 3), windows=(90, 365)),
-            Counter("project_linked_incidents", "涉项目事件", "project-linked incidents", where=PROJECT_LINKED,
-                    windows=(365,), group="land_and_projects"),
-        ),
-        spill=("incidents_365d", "incidents_decay_90d"),
-        ratios=(trend("incidents", "重大事件", "incidents"),),
-    ),
-)  # fmt: skip
-"""The village sources of DESIGN.md, in the order their features appear."""
-
-PROJECT_SOURCES: tuple[EventSource, ...] = (
-    EventSource(
-        name="linked_disputes",
-        table="disputes",
-        time="reported_at",
-        entity="project_id",
-        group="land_and_projects",
-        closure=DISPUTE_CLOSURE,
-        counters=(
-            Counter("linked_disputes", "项目相关纠纷", "project disputes", windows=(30, 90, 365),
-                    open_windows=(90, 365), decays=(30,)),
-            Counter("linked_{code}_disputes", "项目相关{code}纠纷", "project {code} disputes", by="category",
-                    codes=codes(DISPUTE_CATEGORIES, CATEGORY_WORDS), windows=(90,)),
-        ),
-        ratios=(trend("linked_disputes", "项目相关纠纷", "project disputes"),),
-    ),
-    _mediation_sources("linked", "project_id"),
-    EventSource(
-        name="linked_petitions",
-        table="petitions",
-        time="filed_at",
-        entity="project_id",
-        group="petitions",
-        closure=PETITION_CLOSURE,
-        repeat=RepeatKeys(key="petitioner_key", windows=(90, 365), stem="linked_repeat_petitioners",
-                          zh="项目相关重复信访人", en="repeat petitioners about the project"),
-        counters=(
-            Counter("linked_petitions", "项目相关信访", "project petitions", windows=(30, 90, 365),
-                    open_windows=(90,), decays=(30,)),
-            Counter("linked_collective_petitions", "项目相关集体访", "project collective petitions",
-                    where=COLLECTIVE, windows=(90, 365)),
-            Counter("linked_leapfrog_petitions", "项目相关越级访", "project leapfrog petitions",
-                    where=LEAPFROG, windows=(90, 365)),
-        ),
-    ),
-    EventSource(
-        name="linked_incidents",
-        table="incidents",
-        time="occurred_at",
-        entity="project_id",
-        group="incident_history",
-        counters=(
-            Counter("linked_incidents", "项目相关重大事件", "project incidents", windows=(90, 365), decays=(90,),
-                    recency=("linked_incident", "项目相关重大事件", "project incident")),
-        ),
-    ),
-)  # fmt: skip
-"""Events linked to a project (``project_id``), for project entities."""
-
-DEFAULT_SOURCES = {"village": VILLAGE_SOURCES, "project": PROJECT_SOURCES}

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.contracts import LIST_SEPARATOR
-from features.engine.declarations import Closure, Condition, Counter
+from features.engine.declarations import Closure, Condition, EventCounter
 from features.engine.timeline import NEVER, epoch_seconds
 
 _EMPTY_F64 = np.empty(0, dtype=np.float64)
@@ -60,10 +60,15 @@ def entity_pointers(entity: np.ndarray, n_entities: int) -> np.ndarray:
     return ptr
 
 
-def sort_events(frame: pd.DataFrame, entity_column: str, time_column: str, entities: pd.Index) -> SortedEvents:
-    """Sort a table's rows by (entity index, epoch time), dropping rows that match no entity."""
+def sort_events(
+    frame: pd.DataFrame, entity_column: str, time_column: str, entities: pd.Index, timezone: str
+) -> SortedEvents:
+    """Sort a table's rows by (entity index, epoch time), dropping rows that match no entity.
+
+    Naive times are wall times in ``timezone``.
+    """
     entity_all = codes_of(frame[entity_column], entities)
-    times_all = epoch_seconds(frame[time_column])
+    times_all = epoch_seconds(frame[time_column], timezone)
     valid = (entity_all >= 0) & (times_all != NEVER)
     rows = np.flatnonzero(valid)
     unmatched = int(((entity_all < 0) & frame[entity_column].notna().to_numpy()).sum())
@@ -111,7 +116,7 @@ def _mask(events: SortedEvents, condition: Condition | None) -> np.ndarray | Non
     return condition.mask(events.frame)[events.order]
 
 
-def counter_events(events: SortedEvents, counter: Counter) -> CounterEvents:
+def counter_events(events: SortedEvents, counter: EventCounter) -> CounterEvents:
     """Codes (and weights) of a counter's events, in the sorted order of ``events``."""
     where = _mask(events, counter.where)
     weights = _EMPTY_F64
@@ -149,9 +154,9 @@ def counter_events(events: SortedEvents, counter: Counter) -> CounterEvents:
     return CounterEvents(events.entity_ptr, events.times, codes, weights, None)
 
 
-def close_times(events: SortedEvents, closure: Closure) -> np.ndarray:
+def close_times(events: SortedEvents, closure: Closure, timezone: str) -> np.ndarray:
     """When each sorted event closes, as recorded (``NEVER`` if it does not close)."""
-    closes = epoch_seconds(events.frame[closure.time])[events.order]
+    closes = epoch_seconds(events.frame[closure.time], timezone)[events.order]
     when = _mask(events, closure.when)
     if when is not None:
         closes[~when] = NEVER

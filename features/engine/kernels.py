@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-SECONDS_PER_DAY = 86_400.0
+from features.contracts import SECONDS_PER_DAY
 
 
 @njit(cache=True, inline="always")

@@ -8,15 +8,18 @@ contract's codes, extra date formats, and where the table is (file, sheet or SQL
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from features.contracts import CONTRACTS, LIST_SEPARATOR, TableContract
-from fengqiao.errors import ConfigurationError, InputDataError
+from features.contracts import CONTRACTS, LIST_SEPARATOR
+from features.ingest.privacy import MAINLAND_CHINA, RedactionRule, Redactor
+from fengqiao.errors import ConfigurationError
+from fengqiao.settings import known_timezone
 
 DEFAULT_DATE_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y-%m-%d")
 """Tried after ISO 8601. Day-first or month-first forms (``05/03/2024``) are deliberately
@@ -30,6 +33,62 @@ def _code_text(value: object) -> str:
     return str(value).strip()
 
 
+Scalar = str | int | float | bool
+
+
+class LookupTable(BaseModel):
+    """A code list kept in a file: ``column``'s values are looked up in ``file`` (CSV, or
+    Excel/Parquet) under ``key`` and replaced by the ``value`` of that row. Values not found
+    are kept, so validation rejects them with a reason."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    column: str = Field(description="Source column whose values are looked up.")
+    file: Path = Field(description="The lookup file; a relative path is relative to the mapping file.")
+    key: str = Field(description="Column of the lookup file holding the source values.")
+    value: str = Field(description="Column of the lookup file holding what to put instead.")
+
+    @field_validator("file")
+    @classmethod
+    def _relative_to_the_mapping(cls, file: Path, info: ValidationInfo) -> Path:
+        base = (info.context or {}).get("base_dir")
+        return file if file.is_absolute() or base is None else Path(base) / file
+
+
+class DerivedColumn(BaseModel):
+    """A contract column made from source columns: their cells joined by ``separator``
+    (``[日期, 时间]`` with ``" "`` gives a timestamp from a date and a time column), or a value
+    looked up in a code file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    concat: tuple[str, ...] = Field((), description="Source columns whose cells are joined, in order.")
+    separator: str = Field("", description="Put between the joined cells.")
+    lookup: LookupTable | None = None
+
+    @model_validator(mode="after")
+    def _one_recipe(self) -> DerivedColumn:
+        if bool(self.concat) == (self.lookup is not None):
+            raise ValueError("a derived column has either `concat:` (source columns) or `lookup:`, not both or none")
+        return self
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return self.concat or (self.lookup.column,)
+
+
+class Coordinates(BaseModel):
+    """Events located by coordinates instead of a region code: ingest assigns each to a region
+    (the polygon that holds it when the regions carry boundaries, else the nearest region
+    centre within ``max_distance_km``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lat: str = Field(description="Source column of the latitude (degrees, WGS 84).")
+    lon: str = Field(description="Source column of the longitude.")
+    max_distance_km: float | None = Field(None, gt=0, description="Farthest region centre (default: the setting).")
+
+
 class TableMapping(BaseModel):
     """Where one table is and how its columns and codes map onto the contract."""
 
@@ -38,7 +97,14 @@ class TableMapping(BaseModel):
     file: str | None = Field(None, description="File under a directory source (csv, parquet, xlsx).")
     sheet: str | None = Field(None, description="Sheet of an Excel file (default: the table name, or the first sheet).")
     query: str | None = Field(None, description="SQL query of a database source (default: the whole table).")
-    columns: dict[str, str] = Field(default_factory=dict, description="Source column → contract column.")
+    columns: dict[str, str | tuple[str, ...]] = Field(
+        default_factory=dict, description="Source column → contract column, or a list of contract columns it feeds."
+    )
+    constants: dict[str, Scalar] = Field(default_factory=dict, description="Contract column → value of every row.")
+    defaults: dict[str, Scalar] = Field(default_factory=dict, description="Contract column → value where a cell is empty.")
+    derived: dict[str, DerivedColumn] = Field(default_factory=dict, description="Contract column → how it is made.")
+    coordinates: Coordinates | None = Field(None, description="Assign village_id from event coordinates.")
+    timezone: str | None = Field(None, description="Zone of this table's timestamps written without an offset.")
     codes: dict[str, dict[str, str]] = Field(
         default_factory=dict, description="Contract column → {source code: contract code}."
     )
@@ -54,12 +120,46 @@ class TableMapping(BaseModel):
             for column, table in codes.items()
         }
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str | None) -> str | None:
+        return zone if zone is None else known_timezone(zone)
+
+    @property
+    def targets(self) -> dict[str, tuple[str, ...]]:
+        """Source column → the contract columns it feeds."""
+        return {source: (target,) if isinstance(target, str) else tuple(target) for source, target in self.columns.items()}
+
     def source_name(self, contract_column: str) -> str:
         """The source column that holds ``contract_column`` (itself when not renamed)."""
-        for source, target in self.columns.items():
-            if target == contract_column:
+        for source, targets in self.targets.items():
+            if contract_column in targets:
                 return source
         return contract_column
+
+    def provided(self) -> set[str]:
+        """Contract columns made by the mapping itself (constants, derived, coordinates)."""
+        made = set(self.constants) | set(self.derived)
+        return made | ({"village_id"} if self.coordinates else set())
+
+
+class RedactionConfig(BaseModel):
+    """A country's redaction rules (the default: mainland ID-card and phone numbers)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules: tuple[RedactionRule, ...]
+    candidate: str | None = Field(None, description="RE2 pattern every match contains (a fast pre-filter).")
+
+    @field_validator("rules")
+    @classmethod
+    def _compiles(cls, rules: tuple[RedactionRule, ...]) -> tuple[RedactionRule, ...]:
+        for rule in rules:
+            try:
+                re.compile(rule.pattern)
+            except re.error as exc:
+                raise ValueError(f"redaction pattern {rule.pattern!r} is not a regular expression: {exc}") from exc
+        return rules
 
 
 class SourceMapping(BaseModel):
@@ -70,6 +170,7 @@ class SourceMapping(BaseModel):
     date_formats: tuple[str, ...] = Field((), description="strptime formats tried for every table.")
     null_values: tuple[str, ...] = Field((), description="Extra cell values that mean 'empty' (e.g. 无, -).")
     encoding: str = Field("utf-8", description="Text encoding of CSV files (utf-8, gbk, gb18030 …).")
+    redaction: RedactionConfig | None = Field(None, description="Redaction rules replacing the mainland defaults.")
     tables: dict[str, TableMapping] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -78,16 +179,24 @@ class SourceMapping(BaseModel):
             if table not in CONTRACTS:
                 raise ValueError(f"unknown table {table!r}; the tables are {', '.join(CONTRACTS)}")
             contract = CONTRACTS[table]
-            targets = list(mapping.columns.values()) + list(mapping.codes)
-            for column in targets:
+            fed = [t for targets in mapping.targets.values() for t in targets]
+            named = fed + list(mapping.codes) + list(mapping.constants) + list(mapping.defaults) + list(mapping.derived)
+            for column in named:
                 if column not in contract.column_names:
                     raise ValueError(
                         f"tables.{table}: {column!r} is not a column of {table}; "
                         f"its columns are {', '.join(contract.column_names)}"
                     )
-            repeated = {c for c in mapping.columns.values() if list(mapping.columns.values()).count(c) > 1}
+            made = fed + list(mapping.constants) + list(mapping.derived)
+            if mapping.coordinates:
+                if table == "regions" or "village_id" not in contract.column_names:
+                    raise ValueError(f"tables.{table}.coordinates: only event tables with a village_id are placed "
+                                     f"by coordinates")
+                made.append("village_id")
+            repeated = sorted({c for c in made if made.count(c) > 1})
             if repeated:
-                raise ValueError(f"tables.{table}.columns: several source columns map to {sorted(repeated)}")
+                raise ValueError(f"tables.{table}: {repeated} are given more than once (columns, constants, "
+                                 f"derived, coordinates)")
         return self
 
     def table(self, name: str) -> TableMapping:
@@ -96,6 +205,12 @@ class SourceMapping(BaseModel):
     def date_formats_for(self, name: str) -> tuple[str, ...]:
         """The table's own formats, then the file's, then the defaults (ISO 8601 comes first of all)."""
         return tuple(dict.fromkeys(self.table(name).date_formats + self.date_formats + DEFAULT_DATE_FORMATS))
+
+    @property
+    def redactor(self) -> Redactor:
+        if self.redaction is None:
+            return MAINLAND_CHINA
+        return Redactor(self.redaction.rules, self.redaction.candidate)
 
 
 def load_mapping(path: Path | None) -> SourceMapping:
@@ -108,59 +223,9 @@ def load_mapping(path: Path | None) -> SourceMapping:
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigurationError(f"Cannot read the mapping file {path}: {exc}") from exc
     try:
-        return SourceMapping.model_validate(content)
+        return SourceMapping.model_validate(content, context={"base_dir": path.parent})
     except ValidationError as exc:
         raise ConfigurationError(f"The mapping file {path} is not valid:\n{exc}") from exc
-
-
-class MappedColumns(BaseModel):
-    """What mapping did to one table's columns, for the report."""
-
-    model_config = ConfigDict(frozen=True)
-
-    source_names: dict[str, str]
-    """Contract column → source column, for every contract column found in the source."""
-    extra_columns: tuple[str, ...]
-    """Source columns that map to nothing and were ignored."""
-    missing_optional_columns: tuple[str, ...]
-    """Nullable contract columns the source lacks (filled with nulls)."""
-
-
-def map_columns(
-    frame: pd.DataFrame, contract: TableContract, mapping: TableMapping, origin: str
-) -> tuple[pd.DataFrame, MappedColumns]:
-    """The source frame with contract column names, in contract order, without name columns.
-
-    Raises InputDataError when a required (non-nullable) contract column is missing: the
-    table cannot be ingested at all, and the message says where to map it.
-    """
-    source_names = {}
-    for column in contract.columns:
-        source = mapping.source_name(column.name)
-        if source in frame.columns:
-            source_names[column.name] = source
-    used = set(source_names.values())
-    extra = tuple(str(c) for c in frame.columns if c not in used)
-    missing = [c for c in contract.columns if c.name not in source_names]
-    required = [c.name for c in missing if not c.nullable]
-    if required:
-        raise InputDataError(
-            f"Table {contract.name!r} ({origin}) has no column for {', '.join(map(repr, required))}. "
-            f"Add it to the export, or map the platform's column to it under "
-            f"tables.{contract.name}.columns in the mapping file."
-        )
-    kept = [c.name for c in contract.columns if c.in_warehouse]
-    mapped = pd.DataFrame(
-        {name: frame[source_names[name]] if name in source_names else pd.Series(pd.NA, index=frame.index, dtype="str")
-         for name in kept},
-        index=frame.index,
-    )
-    report = MappedColumns(
-        source_names={k: str(v) for k, v in source_names.items() if k in kept},
-        extra_columns=extra,
-        missing_optional_columns=tuple(c.name for c in missing if c.in_warehouse),
-    )
-    return mapped, report
 
 
 def translate_codes(texts: pd.Series, codes: Mapping[str, str], is_list: bool) -> pd.Series:

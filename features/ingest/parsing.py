@@ -8,11 +8,12 @@ that schema validation (``schemas.py``) works on clean types.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from features.contracts import LIST_SEPARATOR, TIMEZONE, Column, TableContract
 from features.ingest.mapping import translate_codes
@@ -20,7 +21,13 @@ from features.ingest.reasons import BAD_DATE, BAD_VALUE
 
 TIME_UNIT = "us"
 """Resolution of warehouse timestamps."""
-WAREHOUSE_TZ = pd.DatetimeTZDtype(unit=TIME_UNIT, tz=TIMEZONE)
+
+
+def warehouse_dtype(timezone: str) -> pd.DatetimeTZDtype:
+    """The dtype of warehouse timestamps: aware, in the city's zone, microseconds."""
+    return pd.DatetimeTZDtype(unit=TIME_UNIT, tz=timezone)
+
+
 TRUE_TOKENS = ("true", "t", "yes", "y", "1", "是")
 FALSE_TOKENS = ("false", "f", "no", "n", "0", "否")
 _OFFSET = r".*[0-9]:[0-9]{2}(?::[0-9]{2}(?:[.][0-9]+)?)? ?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)"
@@ -42,6 +49,8 @@ class ParseOptions:
     """Cell texts that mean 'empty' besides the empty string."""
     codes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Per column, source code → contract code."""
+    warehouse_timezone: str = TIMEZONE
+    """Zone the warehouse stores timestamps in (the city's zone)."""
 
 
 def as_text(values: pd.Series, null_values: tuple[str, ...] = ()) -> pd.Series:
@@ -71,26 +80,27 @@ def parse_timestamps(values: pd.Series, options: ParseOptions) -> tuple[pd.Serie
     Accepted: typed timestamps (naive ones are in ``options.timezone``), ISO 8601 text with
     or without an offset, and text in one of ``options.date_formats``.
     """
+    zone = options.warehouse_timezone
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert(TIMEZONE).dt.as_unit(TIME_UNIT), pd.Series(False, index=values.index)
+        return values.dt.tz_convert(zone).dt.as_unit(TIME_UNIT), pd.Series(False, index=values.index)
     if pd.api.types.is_datetime64_dtype(values.dtype):
-        parsed = _localise(values, options.timezone)
+        parsed = _localise(values, options.timezone, zone)
         return parsed, parsed.isna() & values.notna()
     text = as_text(values, options.null_values)
     aware = text.str.fullmatch(_OFFSET, na=False)
     naive = ~aware & text.notna()
-    parsed = pd.Series(pd.NaT, index=text.index, dtype=WAREHOUSE_TZ)
-    parsed[aware] = _to_utc(text[aware], "ISO8601").dt.tz_convert(TIMEZONE)
-    parsed[naive] = _localise(_to_utc(text[naive], "ISO8601").dt.tz_localize(None), options.timezone)
+    parsed = pd.Series(pd.NaT, index=text.index, dtype=warehouse_dtype(zone))
+    parsed[aware] = _to_utc(text[aware], "ISO8601").dt.tz_convert(zone)
+    parsed[naive] = _localise(_to_utc(text[naive], "ISO8601").dt.tz_localize(None), options.timezone, zone)
     for fmt in options.date_formats:
         todo = parsed.isna() & text.notna()
         if not todo.any():
             break
         if "%z" in fmt:
-            parsed[todo] = _to_utc(text[todo], fmt).dt.tz_convert(TIMEZONE)
+            parsed[todo] = _to_utc(text[todo], fmt).dt.tz_convert(zone)
         else:
             wall = pd.to_datetime(text[todo], format=fmt, errors="coerce")
-            parsed[todo] = _localise(wall, options.timezone)
+            parsed[todo] = _localise(wall, options.timezone, zone)
     return parsed, parsed.isna() & text.notna()
 
 
@@ -99,10 +109,17 @@ def _to_utc(text: pd.Series, fmt: str) -> pd.Series:
     return pd.to_datetime(text, format=fmt, utc=True, errors="coerce").dt.as_unit(TIME_UNIT)
 
 
-def _localise(wall: pd.Series, timezone: str) -> pd.Series:
-    """Wall-clock times in ``timezone`` (times that do not exist there become NaT)."""
-    local = wall.dt.as_unit(TIME_UNIT).dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
-    return local.dt.tz_convert(TIMEZONE)
+def _localise(wall: pd.Series, timezone: str, warehouse_timezone: str) -> pd.Series:
+    """Wall-clock times in ``timezone``, as the zone's rules resolve daylight-saving changes.
+
+    A time in the spring gap (02:30 on the night clocks jump from 02:00 to 03:00) does not exist:
+    it becomes the first instant after the gap, 03:00 (pandas' ``shift_forward``). A time in the
+    autumn repeat (02:30 happens twice) is read as its first occurrence, still in summer time:
+    the same rule every run, so re-ingests are identical.
+    """
+    first_occurrence = np.ones(len(wall), dtype=bool)
+    local = wall.dt.as_unit(TIME_UNIT).dt.tz_localize(timezone, ambiguous=first_occurrence, nonexistent="shift_forward")
+    return local.dt.tz_convert(warehouse_timezone)
 
 
 def parse_numbers(values: pd.Series, column: Column, options: ParseOptions) -> tuple[pd.Series, pd.Series]:
@@ -133,6 +150,24 @@ def parse_bools(values: pd.Series, options: ParseOptions) -> tuple[pd.Series, pd
     return parsed, parsed.isna() & text.notna()
 
 
+def parse_geometries(values: pd.Series, options: ParseOptions) -> tuple[pd.Series, pd.Series]:
+    """Polygons written as WKT or GeoJSON, as WKT text; the mask of cells that are neither
+    (or not a valid polygon)."""
+    text = as_text(values, options.null_values)
+    present = text.notna().to_numpy()
+    cells = text.to_numpy(dtype=object, na_value=None)
+    geojson = present & text.str.startswith("{", na=False).to_numpy()
+    shapes = np.full(len(text), None, dtype=object)
+    shapes[present & ~geojson] = shapely.from_wkt(cells[present & ~geojson], on_invalid="ignore")
+    if geojson.any():
+        shapes[geojson] = shapely.from_geojson(cells[geojson], on_invalid="ignore")
+    polygon = shapely.get_type_id(shapes) >= 0
+    polygon[polygon] &= np.isin(shapely.get_type_id(shapes[polygon]), (3, 6)) & shapely.is_valid(shapes[polygon])
+    wkt = np.full(len(text), None, dtype=object)
+    wkt[polygon] = shapely.to_wkt(shapes[polygon], rounding_precision=-1)
+    return pd.Series(wkt, index=text.index, dtype="str"), pd.Series(present & ~polygon, index=text.index)
+
+
 def parse_column(values: pd.Series, column: Column, options: ParseOptions) -> tuple[pd.Series, pd.Series, str]:
     """One column typed for validation, the mask of unreadable cells, and their reason."""
     codes = options.codes.get(column.name, {})
@@ -144,16 +179,19 @@ def parse_column(values: pd.Series, column: Column, options: ParseOptions) -> tu
         return *parse_numbers(values, column, options), BAD_VALUE
     if column.kind == "bool":
         return *parse_bools(values, options), BAD_VALUE
+    if column.kind == "geometry":
+        return *parse_geometries(values, options), BAD_VALUE
     text = as_text(values, options.null_values)
     if column.kind.endswith("_list"):
         text = text.str.replace(r" *[|] *", LIST_SEPARATOR, regex=True)
     return text, pd.Series(False, index=values.index), BAD_VALUE
 
 
-def parse_table(frame: pd.DataFrame, contract: TableContract,
-                options: ParseOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
+def parse_table(frame: pd.DataFrame, contract: TableContract, options: ParseOptions,
+                check: Callable[[pd.DataFrame], None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The typed table (same columns and index as ``frame``) and its unreadable cells as
-    rows (``row``: position, ``column``, ``reason``)."""
+    rows (``row``: position, ``column``, ``reason``). ``check`` sees each column's unreadable
+    cells as soon as the column is parsed, so that it can stop a hopeless table early."""
     typed = {}
     problems = []
     for name in frame.columns:
@@ -162,6 +200,8 @@ def parse_table(frame: pd.DataFrame, contract: TableContract,
         rows = np.flatnonzero(bad.to_numpy())
         if len(rows):
             problems.append(pd.DataFrame({"row": rows, "column": name, "reason": reason}))
+            if check is not None:
+                check(problems[-1])
     return pd.DataFrame(typed, index=frame.index), problems_frame(problems)
 
 

@@ -8,13 +8,17 @@ never modified.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 from pyarrow import ArrowException
+from pyarrow import csv as pa_csv
 
 from features.ingest.mapping import SourceMapping
 from fengqiao.errors import ConfigurationError, InputDataError
@@ -23,14 +27,41 @@ FILE_SUFFIXES = (".parquet", ".csv", ".xlsx")
 """Per-table files looked for in a directory source, preferred in this order."""
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 _READ_ERRORS = (OSError, ValueError, ArrowException, pd.errors.ParserError, UnicodeDecodeError)
+"""What a broken file raises. Their messages may quote the file's content (pyarrow's CSV
+errors quote the line), so messages here name the file and the kind of problem only."""
+
+
+@dataclass(frozen=True)
+class MalformedLines:
+    """Lines of a text file that are not rows of its table (a wrong number of cells)."""
+
+    records: np.ndarray
+    """Their 1-based numbers among the file's data records (the header is record 0)."""
+    cells: np.ndarray
+    """How many cells each has."""
+    expected: int
+    """How many cells the header has."""
 
 
 @dataclass(frozen=True)
 class RawTable:
-    """A source table as read, with where it came from (for messages and the report)."""
+    """A source table as read, with where it came from (for messages and the report).
+
+    ``frame`` holds the well-formed rows in source order; ``malformed`` the lines that could
+    not be read as rows, which become rejects.
+    """
 
     frame: pd.DataFrame
     origin: str
+    malformed: MalformedLines | None = None
+
+    @property
+    def source_rows(self) -> np.ndarray:
+        """The 1-based source row of each row of ``frame``: its position among the source's
+        data records, malformed lines included, so that row n of a CSV file is line n + 1."""
+        total = len(self.frame) + (0 if self.malformed is None else len(self.malformed.records))
+        rows = np.arange(1, total + 1, dtype=np.int64)
+        return rows if self.malformed is None else np.setdiff1d(rows, self.malformed.records, assume_unique=True)
 
 
 class TableSource(Protocol):
@@ -61,20 +92,53 @@ def open_source(source: str | Path, mapping: SourceMapping) -> TableSource:
     )
 
 
-def _read_file(path: Path, sheet: str | None, mapping: SourceMapping) -> pd.DataFrame:
+def _read_csv(path: Path, encoding: str) -> tuple[pd.DataFrame, MalformedLines]:
+    """A CSV file as text, every cell a string (empty and NULL-like cells null; large_string, which
+    pandas keeps without a copy), and the lines
+    with the wrong number of cells, which are left out instead of stopping the read."""
+    bad: list[tuple[int, int]] = []
+    expected = [0]
+
+    def skip(row: pa_csv.InvalidRow) -> str:
+        bad.append((row.number, row.actual_columns))
+        expected[0] = row.expected_columns
+        return "skip"
+
+    with path.open(encoding=encoding, newline="") as fh:
+        names = next(csv.reader(fh), [])
+    table = pa_csv.read_csv(
+        path,
+        read_options=pa_csv.ReadOptions(encoding=encoding, use_threads=False),
+        parse_options=pa_csv.ParseOptions(invalid_row_handler=skip),
+        convert_options=pa_csv.ConvertOptions(column_types={n: pa.large_string() for n in names}, strings_can_be_null=True),
+    )
+    records = np.array([number - 1 for number, _ in bad], dtype=np.int64)
+    cells = np.array([n for _, n in bad], dtype=np.int64)
+    frame = table.to_pandas()
+    return frame, MalformedLines(records, cells, expected[0] or table.num_columns)
+
+
+def _read_file(path: Path, sheet: str | None, mapping: SourceMapping) -> RawTable:
     """One table file: CSV as text, Parquet as typed, Excel with the types its cells have."""
+    origin = f"{path}" + (f", sheet {sheet!r}" if sheet else "")
     try:
         suffix = path.suffix.lower()
         if suffix == ".parquet":
-            return pd.read_parquet(path)
+            return RawTable(pd.read_parquet(path), origin)
         if suffix in WORKBOOK_SUFFIXES:
-            return pd.read_excel(path, sheet_name=sheet or 0)
-        return pd.read_csv(path, dtype="str", engine="pyarrow", encoding=mapping.encoding)
+            return RawTable(pd.read_excel(path, sheet_name=sheet or 0), origin)
+        frame, malformed = _read_csv(path, mapping.encoding)
+        return RawTable(frame, origin, malformed)
+    except UnicodeDecodeError as exc:
+        raise InputDataError(
+            f"Cannot read {path}: byte {exc.start} is not {mapping.encoding} text. Set `encoding:` in the "
+            f"mapping file (gbk and gb18030 are common for Chinese platforms)."
+        ) from None
     except _READ_ERRORS as exc:
         raise InputDataError(
-            f"Cannot read {path}: {exc}. Check that it is a complete {path.suffix or 'CSV'} file "
-            f"(for CSV, set `encoding:` in the mapping file if it is not {mapping.encoding})."
-        ) from exc
+            f"Cannot read {path}: it is not a readable {suffix.lstrip('.') or 'CSV'} file ({type(exc).__name__}; "
+            f"for CSV: an unclosed quote, or text that is not {mapping.encoding} — set `encoding:` in the mapping file)."
+        ) from None
 
 
 class DirectorySource:
@@ -97,10 +161,7 @@ class DirectorySource:
         return None if path is None else str(path)
 
     def read(self, table: str) -> RawTable:
-        path = self._path(table)
-        sheet = self.mapping.table(table).sheet
-        origin = f"{path}" + (f", sheet {sheet!r}" if sheet else "")
-        return RawTable(_read_file(path, sheet, self.mapping), origin)
+        return _read_file(self._path(table), self.mapping.table(table).sheet, self.mapping)
 
 
 class WorkbookSource:
@@ -124,7 +185,7 @@ class WorkbookSource:
         return f"{self.path}, sheet {sheet!r}" if sheet in self.sheets else None
 
     def read(self, table: str) -> RawTable:
-        return RawTable(_read_file(self.path, self._sheet(table), self.mapping), self.locate(table))
+        return _read_file(self.path, self._sheet(table), self.mapping)
 
 
 class DatabaseSource:

@@ -2,24 +2,29 @@
 
 A row can fail several checks at once; its reject names the first reason in
 ``REJECT_REASONS`` (then the first column in contract order). Content problems come first
-because they are what a data team fixes at the source; a duplicate, a time-order or a
-dangling reference is judged on the row as a whole.
+because they are what a data team fixes at the source; a time-order or a dangling reference is
+judged on the row as a whole, and a duplicate only among rows that pass every other check.
 """
 
 from __future__ import annotations
 
 from features.contracts import CONTRACTS, Column
 
+MALFORMED_LINE = "malformed_line"
+"""A line of a text file with the wrong number of cells: not a row at all."""
 BAD_DATE = "bad_date"
 """A timestamp that no accepted format parses (``05/03/2024``, ``2024-13-45``)."""
 BAD_VALUE = "bad_value"
 """Not a number or boolean, or a number outside the column's range."""
 BAD_CODE = "bad_code"
 """A category (or list item) that is not in the column's code list."""
+UNPLACED = "unplaced"
+"""Event coordinates that are missing, unreadable or in no region (outside every boundary, or
+farther than the allowed distance from every region centre)."""
 MISSING_VALUE = "missing_value"
 """Empty where the contract requires a value."""
 DUPLICATE = "duplicate"
-"""The key already appeared in an earlier row (the first one is kept)."""
+"""The key already appeared in an earlier row that was kept (the first valid copy is kept)."""
 FUTURE_DATE = "future_date"
 """A timestamp after the as-of date of the ingest."""
 TIME_ORDER = "time_order"
@@ -37,5 +42,9 @@ def reference_reason(column: Column) -> str:
 REFERENCE_REASONS = tuple(
     dict.fromkeys(reference_reason(c) for t in CONTRACTS.values() for c in t.columns if c.references)
 )
-REJECT_REASONS = (BAD_DATE, BAD_VALUE, BAD_CODE, MISSING_VALUE, DUPLICATE, FUTURE_DATE, TIME_ORDER) + REFERENCE_REASONS
+REJECT_REASONS = (
+    (MALFORMED_LINE, BAD_DATE, BAD_VALUE, BAD_CODE, UNPLACED, MISSING_VALUE, FUTURE_DATE, TIME_ORDER)
+    + REFERENCE_REASONS
+    + (DUPLICATE,)
+)
 """Every reject reason, most important first."""

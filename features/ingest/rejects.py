@@ -1,28 +1,42 @@
-"""Rejected rows: one per source row, with its most important reason, a readable detail
-and the row itself as JSON — after privacy treatment, so rejects never hold raw PII.
+"""Rejected rows: one per source row, with its most important reason, a sentence that says
+what is wrong and what to do, and the row itself as JSON after privacy treatment.
+
+Everything here is built column-wise (pandas and Arrow compute), never row by row in Python:
+a source with millions of bad rows costs seconds. A ``detail`` names the column and, for a
+duplicate, the row that was kept — never a cell's content; the cells are in ``raw``, where
+identifiers are pseudonymised and every other text except ids is redacted.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.contracts import Column, TableContract
-from features.ingest.privacy import pseudonymise, redact_free_text
+from features.ingest.columns import Treatment
+from features.ingest.privacy import Redactor, pseudonymise, redact_free_text
+from features.ingest.readers import MalformedLines
 from features.ingest.reasons import (
     BAD_CODE,
     BAD_DATE,
     BAD_VALUE,
     DUPLICATE,
     FUTURE_DATE,
+    MALFORMED_LINE,
     MISSING_VALUE,
     REJECT_REASONS,
     TIME_ORDER,
+    UNPLACED,
 )
 
 REJECT_COLUMNS = ("table", "source_row", "column", "reason", "detail", "raw")
-_NOUNS = {"int": "whole number", "float": "number", "bool": "boolean (true/false, 是/否)"}
+_NOUNS = {"int": "whole number", "float": "number", "bool": "boolean (true/false, 是/否)", "geometry": "polygon (WKT or GeoJSON)"}
+_JSON_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
 
 
 def first_problems(problems: pd.DataFrame, contract: TableContract) -> pd.DataFrame:
@@ -36,61 +50,128 @@ def first_problems(problems: pd.DataFrame, contract: TableContract) -> pd.DataFr
     return ranked.drop_duplicates("row")[["row", "column", "reason"]].reset_index(drop=True)
 
 
-def private_cells(texts: pd.DataFrame, contract: TableContract, hmac_key: bytes) -> pd.DataFrame:
-    """Source cells as they may be shown: identifiers pseudonymised, every other text with
-    ID-card and phone numbers redacted (names never get this far)."""
-    return texts.apply(lambda cells: pseudonymise(cells, hmac_key) if contract.column(cells.name).role == "identifier"
-                       else redact_free_text(cells)[0])
+def duplicate_problems(keys: pd.Series, rejected: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """Rows whose key a kept row already has, judged among the rows not ``rejected`` for
+    another reason (so the first *valid* copy is kept, whatever came before it), and for
+    each the position of the row that was kept."""
+    valid = np.ones(len(keys), dtype=bool)
+    valid[rejected] = False
+    positions = np.flatnonzero(valid)
+    candidates = keys.iloc[positions].reset_index(drop=True)
+    later = candidates.duplicated(keep="first").to_numpy()
+    firsts = pd.Index(candidates[~later])
+    kept = positions[~later][firsts.get_indexer(candidates[later])]
+    rows = positions[later]
+    problems = pd.DataFrame({"row": rows, "column": keys.name, "reason": DUPLICATE})
+    return problems, kept
 
 
-def describe(reason: str, column: Column, row: dict[str, str | None], contract: TableContract,
-             as_of: pd.Timestamp) -> str:
-    """A sentence that says what is wrong with ``column`` of ``row`` and, where it helps,
-    what to do about it."""
-    value = row[column.name]
+def describe(reason: str, column: Column, contract: TableContract, as_of: pd.Timestamp) -> str:
+    """What is wrong with ``column`` for ``reason`` and, where it helps, what to do — the same
+    sentence for every row with this reason and column, and no cell content."""
+    name = column.name
     if reason == BAD_DATE:
-        return (f"{value!r} is not a date and time: write ISO 8601 (2024-03-05 14:23:00+08:00) "
+        return (f"{name} is not a date and time: write ISO 8601 (2024-03-05 14:23:00+08:00) "
                 f"or add its format to date_formats in the mapping file")
     if reason == BAD_VALUE:
         bounds = [f"≥ {column.min_value:g}"] if column.min_value is not None else []
         bounds += [f"≤ {column.max_value:g}"] if column.max_value is not None else []
-        return f"{value!r} is not a {_NOUNS.get(column.kind, 'value')}{' ' if bounds else ''}{' and '.join(bounds)}"
+        return f"{name} is not a {_NOUNS.get(column.kind, 'value')}{' ' if bounds else ''}{' and '.join(bounds)}"
     if reason == BAD_CODE:
-        return (f"{value!r} is not a code of {column.name} ({', '.join(column.codes)}); translate the "
-                f"platform's codes under tables.{contract.name}.codes.{column.name} in the mapping file")
+        return (f"{name} is not one of its codes ({', '.join(column.codes)}); translate the platform's codes "
+                f"under tables.{contract.name}.codes.{name} in the mapping file")
+    if reason == UNPLACED:
+        return (f"{name}: the row's coordinates are missing, unreadable, or in no region (outside every "
+                f"boundary, or farther than the allowed distance from every region centre)")
     if reason == MISSING_VALUE:
-        return f"{column.name} is empty but required"
-    if reason == DUPLICATE:
-        return f"{contract.key} {value!r} already appeared in an earlier row, which was kept"
+        return f"{name} is empty but required"
     if reason == FUTURE_DATE:
-        return f"{value} is after the as-of date {as_of.isoformat()}"
+        return f"{name} is after the as-of date {as_of.isoformat()}"
     if reason == TIME_ORDER:
-        earlier = next(a for a, b in contract.time_order if b == column.name)
-        return f"{column.name} {value} is before {earlier} {row[earlier]}"
-    return f"{value!r} is not among the accepted keys of {column.references} (absent, or rejected itself)"
+        earlier = next(a for a, b in contract.time_order if b == name)
+        return f"{name} is before {earlier}"
+    if reason == DUPLICATE:
+        return f"{name} already appeared in source row "
+    return f"{name} is not among the accepted keys of {column.references} (absent, or rejected itself)"
 
 
-def reject_rows(texts: pd.DataFrame, first: pd.DataFrame, contract: TableContract, source_names: dict[str, str],
-                hmac_key: bytes, as_of: pd.Timestamp) -> pd.DataFrame:
-    """The rejects table of one source table.
+def shown_cells(texts: pd.DataFrame, shown: Mapping[str, Treatment], pseudonym_key: Callable[[], bytes],
+                redactor: Redactor) -> dict[str, pd.Series]:
+    """Source cells as they may be shown, by source column: identifiers pseudonymised, ids as
+    they are (so a rejected row can be found in the source), any other text redacted."""
+    out = {}
+    for source, treatment in shown.items():
+        if treatment == "name" or source not in texts.columns:
+            continue
+        cells = texts[source]
+        if treatment == "identifier":
+            cells = pseudonymise(cells, pseudonym_key())
+        elif treatment == "text":
+            cells = redact_free_text(cells, redactor)[0]
+        out[source] = cells
+    return out
 
-    ``texts`` holds the rejected rows' source cells as text under contract names, one row
-    per row of ``first`` (the problem that names each rejected row). ``raw`` is the row as
-    JSON under the source's own column names; ``source_row`` counts data rows from 1.
+
+def json_objects(columns: Mapping[str, pd.Series], length: int) -> pa.Array:
+    """One JSON object per row (``{"column": "text" or null, …}``), built with Arrow compute."""
+    parts: list[object] = []
+    for i, (name, cells) in enumerate(columns.items()):
+        text = pa.array(cells, type=pa.large_string(), from_pandas=True)
+        if pc.any(pc.match_substring_regex(text, '[\\\\"\\x00-\\x1f]')).as_py():
+            for old, new in _JSON_ESCAPES:
+                text = pc.replace_substring(text, old, new)
+            text = pc.replace_substring_regex(text, "[\\x00-\\x1f]", " ")
+        quoted = pc.fill_null(pc.binary_join_element_wise(_large('"'), text, _large('"'), _large("")), _large("null"))
+        parts += [_large(("{" if i == 0 else ", ") + json.dumps(name, ensure_ascii=False) + ": "), quoted]
+    if not parts:
+        return pa.array(["{}"] * length, type=pa.large_string())
+    return pc.binary_join_element_wise(*parts, _large("}"), _large(""))
+
+
+def _large(text: str) -> pa.Scalar:
+    """A text constant of the type Arrow gives pandas' string columns (large_string)."""
+    return pa.scalar(text, type=pa.large_string())
+
+
+def reject_rows(first: pd.DataFrame, kept: pd.Series, source_rows: np.ndarray, shown: Mapping[str, pd.Series],
+                contract: TableContract, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The rejects of one table's well-formed rows.
+
+    ``first`` names each rejected row's problem (``row`` is its position in the frame read);
+    ``kept`` maps a duplicate's position to the kept row's position; ``source_rows`` gives
+    each position's source row; ``shown`` holds the rejected rows' cells (``shown_cells``),
+    in the order of ``first``.
     """
-    shown = private_cells(texts, contract, hmac_key).astype(object)
-    columns = list(shown.columns)
-    cells = zip(*(shown[c].where(shown[c].notna(), None).tolist() for c in columns))
-    details, raws = [], []
-    for values, column, reason in zip(cells, first["column"], first["reason"]):
-        row = dict(zip(columns, values))
-        details.append(describe(reason, contract.column(column), row, contract, as_of))
-        raws.append(json.dumps({source_names[k]: v for k, v in row.items() if k in source_names}, ensure_ascii=False))
+    pair_codes, pairs = pd.MultiIndex.from_frame(first[["reason", "column"]]).factorize()
+    sentences = np.array([describe(r, contract.column(c), contract, as_of) for r, c in pairs], dtype=object)
+    detail = pd.Series(sentences[pair_codes], index=first.index, dtype="str")
+    duplicate = (first["reason"] == DUPLICATE).to_numpy()
+    if duplicate.any():
+        kept_rows = source_rows[kept.loc[first["row"][duplicate]].to_numpy()]
+        detail[duplicate] = detail[duplicate] + pd.Series(kept_rows, index=detail.index[duplicate]).astype("str") \
+            + ", which was kept"
+    raw = json_objects({k: v.reset_index(drop=True) for k, v in shown.items()}, len(first))
     return pd.DataFrame({
         "table": pd.Series(contract.name, index=first.index, dtype="str"),
-        "source_row": (first["row"] + 1).astype("int64"),
+        "source_row": source_rows[first["row"].to_numpy()].astype("int64"),
         "column": first["column"].astype("str"),
         "reason": first["reason"].astype("str"),
-        "detail": pd.Series(details, index=first.index, dtype="str"),
-        "raw": pd.Series(raws, index=first.index, dtype="str"),
+        "detail": detail,
+        "raw": raw.to_pandas().set_axis(first.index),
+    }, columns=list(REJECT_COLUMNS))
+
+
+def malformed_rejects(malformed: MalformedLines, contract: TableContract, origin: str) -> pd.DataFrame:
+    """The rejects of a text file's malformed lines: where they are and how many cells they
+    have; ``raw`` is empty, since their cells cannot be told apart (nor safely shown)."""
+    line = pd.Series(malformed.records + 1).astype("str")
+    cells = pd.Series(malformed.cells).astype("str")
+    detail = ("line " + line + f" of {origin} has " + cells + f" cells; the header has {malformed.expected}")
+    return pd.DataFrame({
+        "table": pd.Series(contract.name, index=line.index, dtype="str"),
+        "source_row": malformed.records.astype("int64"),
+        "column": pd.Series(None, index=line.index, dtype="str"),
+        "reason": pd.Series(MALFORMED_LINE, index=line.index, dtype="str"),
+        "detail": detail.astype("str"),
+        "raw": pd.Series(None, index=line.index, dtype="str"),
     }, columns=list(REJECT_COLUMNS))

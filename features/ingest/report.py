@@ -24,7 +24,8 @@ class TableReport:
     extra_columns: tuple[str, ...]
     """Source columns that map to no contract column (ignored)."""
     missing_optional_columns: tuple[str, ...]
-    """Nullable contract columns the source lacks (stored as nulls)."""
+    """Optional contract columns the source lacks: left out of the warehouse table, and the
+    features that need them are left out too."""
 
     @property
     def rejected(self) -> int:
@@ -55,10 +56,8 @@ class IngestReport:
         return asdict(self) | {"tables": tables, "rejected": self.rejected}
 
     def write(self, path: Path) -> Path:
-        """Write as JSON, atomically."""
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        """Write as JSON (to a staged path: the run publishes it with the tables)."""
+        path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         return path
 
     def summary(self) -> str:
@@ -71,6 +70,8 @@ class IngestReport:
         for name, t in self.tables.items():
             lines.append(f"  {name:<{width}}  {t.read:>10,}  {t.accepted:>10,}  {t.rejected:>10,}  {t.redactions:>8,}")
         for name, t in self.tables.items():
+            lines.append(f"  {name} read from {t.origin}")
+        for name, t in self.tables.items():
             if t.rejected:
                 reasons = ", ".join(f"{r} {n:,}" for r, n in t.rejected_by_reason.items())
                 lines.append(f"  rejected from {name}: {reasons}")
@@ -78,7 +79,7 @@ class IngestReport:
             if t.extra_columns:
                 lines.append(f"  ignored columns of {name}: {', '.join(t.extra_columns)}")
             if t.missing_optional_columns:
-                lines.append(f"  {name} has no {', '.join(t.missing_optional_columns)} (stored empty)")
+                lines.append(f"  {name} has no {', '.join(t.missing_optional_columns)} (left out, with the features that need them)")
         if self.missing_tables:
             lines.append(f"  not in the source (optional): {', '.join(self.missing_tables)}")
         if self.unchecked_references:

@@ -8,37 +8,40 @@ row (``row``, ``column``, ``reason``) that ``rejects.py`` turns into a reject.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from features.contracts import LIST_SEPARATOR, Column, TableContract
-from features.ingest.parsing import WAREHOUSE_TZ, problems_frame
+from features.ingest.parsing import problems_frame, warehouse_dtype
 from features.ingest.reasons import (
     BAD_CODE,
     BAD_VALUE,
-    DUPLICATE,
     FUTURE_DATE,
     MISSING_VALUE,
     TIME_ORDER,
     reference_reason,
 )
 
-DTYPES = {
+_DTYPES = {
     "id": "str",
     "str": "str",
     "category": "str",
     "id_list": "str",
     "category_list": "str",
+    "geometry": "str",
     "int": "Int64",
     "float": "float64",
     "bool": "boolean",
-    "timestamp": WAREHOUSE_TZ,
 }
-"""The pandas dtype each column kind has after ``parsing.parse_table``."""
-BUILTIN_REASONS = {"not_nullable": MISSING_VALUE, "field_uniqueness": DUPLICATE}
+BUILTIN_REASONS = {"not_nullable": MISSING_VALUE}
+
+
+def column_dtype(column: Column, timezone: str) -> object:
+    """The pandas dtype ``column`` has after ``parsing.parse_table`` (timestamps in ``timezone``)."""
+    return warehouse_dtype(timezone) if column.kind == "timestamp" else _DTYPES[column.kind]
 
 
 def _all_items_in(allowed: Iterable[str]) -> Callable[[pd.Series], pd.Series]:
@@ -89,26 +92,28 @@ def _column_checks(column: Column, as_of: pd.Timestamp, known: Mapping[str, pd.I
     return checks
 
 
-def contract_schema(contract: TableContract, as_of: pd.Timestamp, known: Mapping[str, pd.Index]) -> pa.DataFrameSchema:
+def contract_schema(contract: TableContract, as_of: pd.Timestamp, known: Mapping[str, pd.Index],
+                    present: Sequence[str] | None = None) -> pa.DataFrameSchema:
     """The schema of ``contract``'s warehouse columns as of ``as_of``.
 
     ``known`` maps ``table.column`` to the keys already accepted there; references to a
-    table that is not in ``known`` (absent from the source) are not checked.
+    table that is not in ``known`` (absent from the source) are not checked. ``present``
+    names the columns the source has (default: all); an optional column it lacks, and the
+    time order involving it, are not part of the schema. Duplicate keys are not a schema
+    rule: they are judged among the rows that pass it (``rejects.duplicate_problems``).
     """
+    present = contract.warehouse_columns if present is None else list(present)
+    timezone = str(as_of.tz)
     columns = {
-        column.name: pa.Column(
-            DTYPES[column.kind],
-            checks=_column_checks(column, as_of, known),
-            nullable=column.nullable,
-            unique=column.name == contract.key,
-            report_duplicates="exclude_first",
-        )
+        column.name: pa.Column(column_dtype(column, timezone), checks=_column_checks(column, as_of, known),
+                               nullable=column.nullable)
         for column in contract.columns
-        if column.in_warehouse
+        if column.in_warehouse and column.name in present
     }
     order_checks = [
         pa.Check(lambda frame, a=earlier, b=later: ~(frame[b] < frame[a]), error=TIME_ORDER)
         for earlier, later in contract.time_order
+        if earlier in present and later in present
     ]
     return pa.DataFrameSchema(columns, checks=order_checks, strict=True, ordered=True, name=contract.name)
 
@@ -122,7 +127,7 @@ def schema_problems(frame: pd.DataFrame, contract: TableContract, as_of: pd.Time
     no row (a wrong dtype, a missing column) is a bug in this package, never bad data: it
     raises.
     """
-    schema = contract_schema(contract, as_of, known)
+    schema = contract_schema(contract, as_of, known, list(frame.columns))
     try:
         schema.validate(frame, lazy=True, inplace=True)
     except SchemaErrors as errors:
@@ -137,7 +142,8 @@ def schema_problems(frame: pd.DataFrame, contract: TableContract, as_of: pd.Time
     parts = [pd.DataFrame({"row": by_column["index"].astype("int64"), "column": by_column["column"],
                            "reason": reasons})]
     by_frame = cases[cases["schema_context"] == "DataFrameSchema"].drop_duplicates(["check_number", "index"])
+    orders = [(a, b) for a, b in contract.time_order if a in frame.columns and b in frame.columns]
     for number, failed in by_frame.groupby("check_number"):
-        later = contract.time_order[int(number)][1]
+        later = orders[int(number)][1]
         parts.append(pd.DataFrame({"row": failed["index"].astype("int64"), "column": later, "reason": TIME_ORDER}))
     return problems_frame(parts)

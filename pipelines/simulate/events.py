@@ -15,13 +15,16 @@ import pyarrow.compute as pc
 from numba import njit
 
 from features.contracts import (
+    COLLECTIVE_MIN_PARTICIPANTS,
     DISPUTE_CATEGORIES,
     DISPUTE_OUTCOMES,
     DISPUTE_SOURCES,
     INCIDENT_KINDS,
+    LEAPFROG_LEVELS,
     MEDIATOR_KINDS,
     PATROL_ISSUE_KINDS,
     PETITION_CHANNELS,
+    SECONDS_PER_DAY,
 )
 
 CATEGORY_MIX_VILLAGE = np.array([0.22, 0.22, 0.17, 0.10, 0.02, 0.04, 0.08, 0.05, 0.02, 0.08])
@@ -45,14 +48,13 @@ INCIDENT_MIX_GENERAL = np.array([0.35, 0.25, 0.2, 0.1, 0.1])
 INCIDENT_MIX_PROJECT = np.array([0.25, 0.05, 0.3, 0.35, 0.05])
 SURNAMES = list("王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕")
 GIVEN = list("伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国红梅玉兰志强海燕")
-SECONDS_OF_DAY = 86_400
 
 
 def _times(rng: np.random.Generator, days: np.ndarray, start: pd.Timestamp, day_start_h: float = 7.5,
            day_end_h: float = 20.0) -> pd.DatetimeIndex:
     """Timestamps on the given day numbers at office-ish hours, to the second."""
     secs = rng.integers(int(day_start_h * 3600), int(day_end_h * 3600), len(days))
-    return start + pd.to_timedelta(days.astype(np.int64) * SECONDS_OF_DAY + secs, unit="s")
+    return start + pd.to_timedelta(days.astype(np.int64) * SECONDS_PER_DAY + secs, unit="s")
 
 
 def _choose(rng: np.random.Generator, labels, probs: np.ndarray) -> np.ndarray:
@@ -139,7 +141,7 @@ def dispute_table(rng, log: np.ndarray, regions: pd.DataFrame, projects: pd.Data
         category[linked] = _choose(rng, DISPUTE_CATEGORIES, project_mix)
     reported = _times(rng, day, start)
     slow = 1.0 / np.maximum(traits.p_resolve[vill], 0.2)
-    mediated = pd.Series(reported + pd.to_timedelta(_delays(rng, n, 4.0 * slow) * SECONDS_OF_DAY
+    mediated = pd.Series(reported + pd.to_timedelta(_delays(rng, n, 4.0 * slow) * SECONDS_PER_DAY
                                                     + rng.integers(3600, 8 * 3600, n), unit="s"))
     outcome_label = np.asarray(DISPUTE_OUTCOMES, dtype=object)[outcome]
     mediated = _cut_at(end, mediated.where(outcome_label != "pending"))
@@ -231,10 +233,10 @@ def petition_table(rng, log: np.ndarray, disputes: pd.DataFrame, regions: pd.Dat
     link = _linked_disputes(day, vill, proj, d_day, d_vill, d_proj, unresolved, d_order, d_ptr, 365)
     link = np.where(rng.random(n) < 0.8, link, -1)
 
-    level_hi = _choose_n(rng, ["city", "province", "national"], [0.6, 0.3, 0.1], n)
+    level_hi = _choose_n(rng, LEAPFROG_LEVELS, [0.6, 0.3, 0.1], n)
     level_lo = _choose_n(rng, ["town", "county"], [0.55, 0.45], n)
     channel_probs = np.where(collective[:, None], [0.8, 0.05, 0.05, 0.1], [0.25, 0.15, 0.32, 0.28])
-    participants = np.where(collective, 5 + rng.geometric(0.1, n) - 1, 1 + (rng.random(n) < 0.2) * rng.integers(1, 4, n))
+    participants = np.where(collective, COLLECTIVE_MIN_PARTICIPANTS + rng.geometric(0.1, n) - 1, 1 + (rng.random(n) < 0.2) * rng.integers(1, 4, n))
     filed = _times(rng, day, start, 8.0, 18.0)
     closed = _cut_at(end, pd.Series(filed + pd.to_timedelta(_delays(rng, n, np.where(leapfrog, 40.0, 22.0)), unit="D")))
     age_at_end = (end - pd.Series(filed)).dt.days

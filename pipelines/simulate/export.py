@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from features.truth import ORACLE_FILES
+from fengqiao.publish import write_atomic
 from pipelines.simulate.csv_text import write_csv
 from pipelines.simulate.dirty import inject_dirty
 from pipelines.simulate.world import World, config_dict
@@ -17,12 +18,6 @@ from pipelines.simulate.world import World, config_dict
 WORLD_FILE = "world.json"
 INJECTION_LOG = "dirty_injected.csv"
 INTENSITY_FILE = "daily_intensity.npy"
-
-
-def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    tmp.replace(path)
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -44,7 +39,7 @@ def write_export(world: World, out_dir: Path, dirty: bool = False, dirty_rate: f
         rng = np.random.default_rng(world.config.seed + 1)
         tables, injected = inject_dirty(tables, rng, rate=dirty_rate, as_of=world.config.end_ts)
         path = out_dir / INJECTION_LOG
-        _write_atomic(path, lambda p: injected.to_csv(p, index=False))
+        write_atomic(path, lambda p: injected.to_csv(p, index=False))
         written["dirty_injected"] = path
     else:
         (out_dir / INJECTION_LOG).unlink(missing_ok=True)
@@ -54,37 +49,23 @@ def write_export(world: World, out_dir: Path, dirty: bool = False, dirty_rate: f
             (".csv", lambda p, f=frame: write_csv(f, p)),
         ):
             path = out_dir / f"{name}{suffix}"
-            _write_atomic(path, write)
+            write_atomic(path, write)
             written[f"{name}{suffix}"] = path
     for entity, frame in (("village", world.oracle_villages), ("project", world.oracle_projects)):
         path = out_dir / ORACLE_FILES[entity]
-        _write_atomic(path, lambda p, f=frame: f.to_parquet(p, index=False))
+        write_atomic(path, lambda p, f=frame: f.to_parquet(p, index=False))
         written[ORACLE_FILES[entity]] = path
     path = out_dir / INTENSITY_FILE
-    _write_atomic(path, lambda p: _save_npy(p, world.daily_intensity))
+    write_atomic(path, lambda p: _save_npy(p, world.daily_intensity))
     written[INTENSITY_FILE] = path
     record = {"config": config_dict(world.config), "start": world.config.start_ts.isoformat(),
               "end": world.config.end_ts.isoformat(), "horizon_days": world.config.horizon_days,
               "rates": world.rates,
               "rows": {k: len(v) for k, v in world.tables.items()}, "dirty": dirty}
     path = out_dir / WORLD_FILE
-    _write_atomic(path, lambda p: p.write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str)))
+    write_atomic(path, lambda p: p.write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str)))
     written[WORLD_FILE] = path
     return written
-
-
-def copy_truth(source: Path, warehouse_dir: Path) -> list[Path]:
-    """Copy a simulated world's oracle files next to the warehouse tables, where evaluation
-    reads them (``warehouse/oracle.parquet``); a real export has none and nothing happens."""
-    copied = []
-    for name in ORACLE_FILES.values():
-        src = Path(source) / name
-        if src.exists():
-            dst = Path(warehouse_dir) / name
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomic(dst, lambda p, s=src: p.write_bytes(s.read_bytes()))
-            copied.append(dst)
-    return copied
 
 
 def rates_table(rates: dict[str, float]) -> str:

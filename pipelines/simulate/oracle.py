@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.engine.plan import RECENTLY_COMPLETED_DAYS
+from features.engine.projects import RECENTLY_COMPLETED_DAYS
 from pipelines.simulate import dynamics
 from pipelines.simulate.config import Progress, SimulationConfig, quiet
 from pipelines.simulate.mechanics import Mechanics

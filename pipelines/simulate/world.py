@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from features.contracts import COLLECTIVE_MIN_PARTICIPANTS, LEAPFROG_LEVELS
 from features.truth import oracle_column
 from pipelines.simulate.config import Progress, SimulationConfig, quiet
 from pipelines.simulate.events import dispute_table, incident_table, patrol_table, petition_table
@@ -126,8 +127,8 @@ def realised_rates(world: World, incident_log: np.ndarray, snapshot_days: np.nda
         "share_disputes_project_linked": float(d["project_id"].notna().mean()),
         "petitions_per_dispute": len(p) / max(len(d), 1),
         "share_petitions_repeat": float(p["petitioner_key"].duplicated().mean()),
-        "share_petitions_collective": float((p["participants"] >= 5).mean()),
-        "share_petitions_leapfrog": float(p["level"].isin(["city", "province", "national"]).mean()),
+        "share_petitions_collective": float((p["participants"] >= COLLECTIVE_MIN_PARTICIPANTS).mean()),
+        "share_petitions_leapfrog": float(p["level"].isin(LEAPFROG_LEVELS).mean()),
         "incidents_per_year": len(inc) / years,
         "share_incidents_project_linked": float(inc["project_id"].notna().mean()),
         f"share_villages_incident_{h}d": float(labels.mean()),
