@@ -6,9 +6,9 @@ outcome 'resolved' is recorded at ``mediated_at``, a petition until ``closed_at`
 
 from __future__ import annotations
 
-import numpy as np
-
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from features.engine.declarations import Code, EventCounter, EventSource
 from features.engine.events import CounterEvents, close_times
