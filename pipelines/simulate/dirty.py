@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.contracts import CONTRACTS, LIST_SEPARATOR, TIMEZONE, VILLAGE_REF, TableContract
+from features.contracts import CONTRACTS, LIST_SEPARATOR, SECONDS_PER_DAY, TIMEZONE, VILLAGE_REF, TableContract
 from pipelines.simulate.csv_text import text_frame, timestamps_as_text
 from features.ingest.reasons import (
     BAD_CODE,
@@ -104,7 +104,7 @@ def _reversed_dates(t: _Table, rows: np.ndarray, later: str) -> None:
 
 
 def _future_date(t: _Table, rows: np.ndarray, column: str) -> None:
-    seconds = pd.to_timedelta(t.rng.integers(86_400, 365 * 86_400, len(rows)), unit="s")
+    seconds = pd.to_timedelta(t.rng.integers(SECONDS_PER_DAY, 365 * SECONDS_PER_DAY, len(rows)), unit="s")
     t.set(rows, column, format_timestamps(pd.Series(t.as_of + seconds)))
 
 
