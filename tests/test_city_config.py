@@ -107,3 +107,26 @@ def test_without_a_city_file_the_catalogue_is_designs(tmp_path: Path) -> None:
     city = load_city(None)
     assert [k.name for k in city.catalogue.entities] == ["village", "project"]
     assert "hotline_calls" not in city.contracts
+
+
+def test_a_mapping_file_may_map_a_table_the_city_declares(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The city's extra table can come from a platform export with its own column names: the
+    mapping file is checked against the city's contracts, not only the built-in ones."""
+    config = tmp_path / "city.yaml"
+    config.write_text(HOTLINE_CONFIG, encoding="utf-8")
+    raw = _export(tmp_path / "raw")
+    calls = pd.read_csv(raw / "hotline_calls.csv").rename(columns={"call_id": "来电编号", "called_at": "来电时间"})
+    calls.to_csv(raw / "hotline_calls.csv", index=False)
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("tables:\n  hotline_calls:\n    columns: {来电编号: call_id, 来电时间: called_at}\n",
+                       encoding="utf-8")
+    monkeypatch.setenv("FENGQIAO_DATA_ROOT", str(tmp_path / "var"))
+    monkeypatch.setenv("FENGQIAO_PSEUDONYM_KEY", "test-key")
+    runner = CliRunner()
+    refused = runner.invoke(app, ["ingest", str(raw), "--mapping", str(mapping), "--as-of", "2024-06-30"])
+    assert refused.exit_code == 2 and "unknown table 'hotline_calls'" in refused.output  # no city file: not a table
+    monkeypatch.setenv("FENGQIAO_CITY_CONFIG", str(config))
+    result = runner.invoke(app, ["ingest", str(raw), "--mapping", str(mapping), "--as-of", "2024-06-30"])
+    assert result.exit_code == 0, result.output
+    stored = pd.read_parquet(tmp_path / "var" / "warehouse" / "hotline_calls.parquet")
+    assert len(stored) == 4 and {"call_id", "called_at"} <= set(stored.columns)

@@ -16,7 +16,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from features.contracts import CONTRACTS, LIST_SEPARATOR
+from features.contracts import CONTRACTS, LIST_SEPARATOR, TableContract
 from features.ingest.privacy import MAINLAND_CHINA, RedactionRule, Redactor
 from fengqiao.errors import ConfigurationError
 from fengqiao.settings import known_timezone
@@ -174,11 +174,12 @@ class SourceMapping(BaseModel):
     tables: dict[str, TableMapping] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _names_exist_in_contracts(self) -> SourceMapping:
+    def _names_exist_in_contracts(self, info: ValidationInfo) -> SourceMapping:
+        contracts: Mapping[str, TableContract] = (info.context or {}).get("contracts", CONTRACTS)
         for table, mapping in self.tables.items():
-            if table not in CONTRACTS:
-                raise ValueError(f"unknown table {table!r}; the tables are {', '.join(CONTRACTS)}")
-            contract = CONTRACTS[table]
+            if table not in contracts:
+                raise ValueError(f"unknown table {table!r}; the tables are {', '.join(contracts)}")
+            contract = contracts[table]
             fed = [t for targets in mapping.targets.values() for t in targets]
             named = fed + list(mapping.codes) + list(mapping.constants) + list(mapping.defaults) + list(mapping.derived)
             for column in named:
@@ -213,8 +214,9 @@ class SourceMapping(BaseModel):
         return Redactor(self.redaction.rules, self.redaction.candidate)
 
 
-def load_mapping(path: Path | None) -> SourceMapping:
-    """The mapping in ``path``; without one, source columns already carry the contract names."""
+def load_mapping(path: Path | None, contracts: Mapping[str, TableContract] = CONTRACTS) -> SourceMapping:
+    """The mapping in ``path``, checked against ``contracts`` (the built-in tables and any the
+    city's configuration adds); without one, source columns already carry the contract names."""
     if path is None:
         return SourceMapping()
     path = Path(path)
@@ -223,7 +225,7 @@ def load_mapping(path: Path | None) -> SourceMapping:
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigurationError(f"Cannot read the mapping file {path}: {exc}") from exc
     try:
-        return SourceMapping.model_validate(content, context={"base_dir": path.parent})
+        return SourceMapping.model_validate(content, context={"base_dir": path.parent, "contracts": contracts})
     except ValidationError as exc:
         raise ConfigurationError(f"The mapping file {path} is not valid:\n{exc}") from exc
 

@@ -76,7 +76,7 @@ def run_ingest(source: str | Path, warehouse_dir: Path, hmac_key: KeySource = No
     started = time.perf_counter()
     started_at = pd.Timestamp.now(tz=timezone)
     as_of = _as_of(as_of, timezone, started_at)
-    source_mapping = load_mapping(mapping)
+    source_mapping = load_mapping(mapping, contracts)
     tables = open_source(source, source_mapping)
     located = {name: tables.locate(name) for name in contracts}
     _require_tables(located, tables.description, contracts)
