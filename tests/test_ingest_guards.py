@@ -104,3 +104,13 @@ def test_a_column_rejecting_more_than_the_allowed_share_stops_the_run_as_a_mappi
                    max_column_reject_share=0.5, min_rows_for_share=10)
     assert "05/03/2024" not in str(error.value)
     assert _snapshot(warehouse) == before
+
+
+def test_a_mostly_bad_column_stops_the_run_after_the_first_batch_that_shows_it(warehouse, tmp_path):
+    tables = export_as_strings(clean_export())
+    tables["disputes"].loc[:9, "reported_at"] = "05/03/2024"  # the first 10 of 40 rows
+    before = _snapshot(warehouse)
+    with pytest.raises(InputDataError, match=r"'disputes'.*'reported_at'.*100% of the 10 rows read"):
+        run_ingest(write_export(tables, tmp_path / "export", "csv"), warehouse, KEY, as_of=AS_OF,
+                   max_column_reject_share=0.5, min_rows_for_share=10, batch_rows=10)
+    assert _snapshot(warehouse) == before

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from fixtures.clean_export import AS_OF, clean_export, write_export
@@ -15,6 +16,7 @@ from features.ingest import REJECT_REASONS, run_ingest
 from features.ingest.mapping import DEFAULT_DATE_FORMATS
 from features.ingest.parsing import ParseOptions, parse_bools, parse_timestamps
 from features.ingest.schemas import contract_schema
+from features.ingest.table import KeptKeys
 from pipelines.simulate.dirty import export_as_strings
 
 KEY = b"test-pseudonym-key"
@@ -230,3 +232,12 @@ def test_reject_details_never_echo_the_cell(text, tmp_path):
     _, rejects = _ingest(text, tmp_path)
     assert rejects["detail"].iloc[0].startswith("parties")
     assert not rejects["detail"].str.contains("王建国").any()
+
+
+def test_kept_keys_give_the_source_row_that_kept_a_key_in_an_earlier_batch():
+    kept = KeptKeys()
+    assert kept.kept_rows(pd.Series(["WG1"], dtype="str")).tolist() == [-1]
+    kept.add(pd.Series(["WG1", "WG2"], dtype="str"), np.array([1, 3]))
+    kept.add(pd.Series([], dtype="str"), np.array([], dtype=np.int64))
+    kept.add(pd.Series(["WG9"], dtype="str"), np.array([12]))
+    assert kept.kept_rows(pd.Series(["WG9", "WG3", None, "WG1"], dtype="str")).tolist() == [12, -1, -1, 1]

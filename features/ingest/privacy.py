@@ -8,7 +8,7 @@ and phone numbers typed into free text are replaced by a token.
 
 from __future__ import annotations
 
-import base64
+import hashlib
 import hmac
 import re
 from dataclasses import dataclass
@@ -50,16 +50,34 @@ _CANDIDATE = "[0-9０-９]{3}[ -]?[0-9０-９]{4}"
 """A cheap vectorised filter: every match of ID_CARD or PHONE contains seven digits like this."""
 
 
+_BASE32 = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz234567", dtype=np.uint8)
+"""RFC 4648 base 32, lower case: ``base64.b32encode`` of 10 bytes, without its Python loop."""
+
+
+def pseudonyms(identifiers: list[str], key: bytes) -> np.ndarray:
+    """The keyed pseudonyms of ``identifiers`` (``str`` objects): an HMAC each, the base-32
+    writing done for all at once in numpy (it cost as much as the HMAC when done per value)."""
+    keyed = hmac.new(key, digestmod=hashlib.sha256)
+    digests = []
+    for identifier in identifiers:
+        mac = keyed.copy()
+        mac.update(identifier.encode("utf-8"))
+        digests.append(mac.digest()[:PSEUDONYM_BYTES])
+    bits = np.unpackbits(np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(-1, PSEUDONYM_BYTES), axis=1)
+    digits = bits.reshape(len(digests), PSEUDONYM_BYTES * 8 // 5, 5) @ (1 << np.arange(4, -1, -1))
+    text = _BASE32[digits].view(f"S{PSEUDONYM_BYTES * 8 // 5}").ravel().astype(str)
+    return np.char.add(PSEUDONYM_PREFIX, text).astype(object)
+
+
 def pseudonym(identifier: str, key: bytes) -> str:
     """The keyed pseudonym of one identifier (e.g. an ID-card number or a platform person id)."""
-    digest = hmac.digest(key, identifier.encode("utf-8"), "sha256")[:PSEUDONYM_BYTES]
-    return PSEUDONYM_PREFIX + base64.b32encode(digest).decode("ascii").lower()
+    return pseudonyms([identifier], key)[0]
 
 
 def pseudonymise(identifiers: pd.Series, key: bytes) -> pd.Series:
     """Every identifier replaced by its pseudonym (nulls stay null); one HMAC per distinct value."""
     codes, uniques = pd.factorize(identifiers)
-    names = np.array([pseudonym(str(u), key) for u in uniques] + [None], dtype=object)
+    names = np.append(pseudonyms([str(u) for u in uniques], key), None)
     return pd.Series(names[codes], index=identifiers.index, dtype="str", name=identifiers.name)
 
 

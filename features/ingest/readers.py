@@ -9,6 +9,7 @@ never modified.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -16,6 +17,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 from pyarrow import ArrowException
 from pyarrow import csv as pa_csv
@@ -29,6 +31,8 @@ WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 _READ_ERRORS = (OSError, ValueError, ArrowException, pd.errors.ParserError, UnicodeDecodeError)
 """What a broken file raises. Their messages may quote the file's content (pyarrow's CSV
 errors quote the line), so messages here name the file and the kind of problem only."""
+_CSV_BLOCK_BYTES = 16 * 2**20
+"""Bytes of a CSV file parsed at a time; a batch joins blocks until it holds enough rows."""
 
 
 @dataclass(frozen=True)
@@ -44,24 +48,18 @@ class MalformedLines:
 
 
 @dataclass(frozen=True)
-class RawTable:
-    """A source table as read, with where it came from (for messages and the report).
+class RawBatch:
+    """Consecutive rows of a source table as read.
 
-    ``frame`` holds the well-formed rows in source order; ``malformed`` the lines that could
+    ``frame`` holds the well-formed rows in source order; ``source_rows`` the 1-based source
+    row of each (its position among the source's data records, malformed lines included, so
+    that row n of a CSV file is line n + 1); ``malformed`` the lines of this stretch that could
     not be read as rows, which become rejects.
     """
 
     frame: pd.DataFrame
-    origin: str
+    source_rows: np.ndarray
     malformed: MalformedLines | None = None
-
-    @property
-    def source_rows(self) -> np.ndarray:
-        """The 1-based source row of each row of ``frame``: its position among the source's
-        data records, malformed lines included, so that row n of a CSV file is line n + 1."""
-        total = len(self.frame) + (0 if self.malformed is None else len(self.malformed.records))
-        rows = np.arange(1, total + 1, dtype=np.int64)
-        return rows if self.malformed is None else np.setdiff1d(rows, self.malformed.records, assume_unique=True)
 
 
 class TableSource(Protocol):
@@ -72,8 +70,10 @@ class TableSource(Protocol):
     def locate(self, table: str) -> str | None:
         """Where ``table`` is in the source, in words; None when the source does not have it."""
 
-    def read(self, table: str) -> RawTable:
-        """The table's rows, in source order (call only for tables that ``locate`` found)."""
+    def read(self, table: str, batch_rows: int) -> Iterator[RawBatch]:
+        """The table's rows in source order, in batches of at most ``batch_rows`` rows where the
+        source can be read in parts (CSV, Parquet; a sheet or a query result is one batch). At
+        least one batch, possibly empty; call only for tables that ``locate`` found."""
 
 
 def open_source(source: str | Path, mapping: SourceMapping) -> TableSource:
@@ -92,43 +92,81 @@ def open_source(source: str | Path, mapping: SourceMapping) -> TableSource:
     )
 
 
-def _read_csv(path: Path, encoding: str) -> tuple[pd.DataFrame, MalformedLines]:
-    """A CSV file as text, every cell a string (empty and NULL-like cells null; large_string, which
-    pandas keeps without a copy), and the lines
-    with the wrong number of cells, which are left out instead of stopping the read."""
+def _whole(frame: pd.DataFrame) -> Iterator[RawBatch]:
+    """A table read at once (Excel, SQL) as its one batch."""
+    yield RawBatch(frame.reset_index(drop=True), np.arange(1, len(frame) + 1, dtype=np.int64))
+
+
+def _parquet_batches(path: Path, batch_rows: int) -> Iterator[RawBatch]:
+    """A Parquet file in batches of ``batch_rows`` rows, with the types it stores."""
+    file = pq.ParquetFile(path)
+    start = 1
+    for batch in file.iter_batches(batch_size=batch_rows):
+        frame = pa.Table.from_batches([batch]).to_pandas()
+        yield RawBatch(frame, np.arange(start, start + len(frame), dtype=np.int64))
+        start += len(frame)
+    if start == 1:
+        yield RawBatch(file.schema_arrow.empty_table().to_pandas(), np.empty(0, dtype=np.int64))
+
+
+def _csv_batches(path: Path, encoding: str, batch_rows: int) -> Iterator[RawBatch]:
+    """A CSV file as text, ``batch_rows`` rows at a time (the last batch fewer), every cell a string (empty and
+    NULL-like cells null; large_string, which pandas keeps without a copy). Lines with the
+    wrong number of cells are left out instead of stopping the read, and handed on with the
+    batch whose stretch of the file holds them (trailing ones with the last batch)."""
     bad: list[tuple[int, int]] = []
     expected = [0]
 
     def skip(row: pa_csv.InvalidRow) -> str:
-        bad.append((row.number, row.actual_columns))
+        bad.append((row.number - 1, row.actual_columns))
         expected[0] = row.expected_columns
         return "skip"
 
     with path.open(encoding=encoding, newline="") as fh:
         names = next(csv.reader(fh), [])
-    table = pa_csv.read_csv(
+    reader = pa_csv.open_csv(
         path,
-        read_options=pa_csv.ReadOptions(encoding=encoding, use_threads=False),
+        read_options=pa_csv.ReadOptions(encoding=encoding, use_threads=False, block_size=_CSV_BLOCK_BYTES),
         parse_options=pa_csv.ParseOptions(invalid_row_handler=skip),
         convert_options=pa_csv.ConvertOptions(column_types={n: pa.large_string() for n in names}, strings_can_be_null=True),
     )
-    records = np.array([number - 1 for number, _ in bad], dtype=np.int64)
-    cells = np.array([n for _, n in bad], dtype=np.int64)
-    frame = table.to_pandas()
-    return frame, MalformedLines(records, cells, expected[0] or table.num_columns)
+    schema = reader.schema
+    next_row, handed = 1, 0
+
+    def batch(rows: pa.Table, last: bool) -> RawBatch:
+        nonlocal next_row, handed
+        frame = rows.to_pandas()
+        records = np.array([r for r, _ in bad[handed:]], dtype=np.int64)
+        cells = np.array([n for _, n in bad[handed:]], dtype=np.int64)
+        numbers = np.arange(next_row, next_row + len(frame) + len(records), dtype=np.int64)
+        numbers = np.delete(numbers, records[records < next_row + len(numbers)] - next_row)[:len(frame)]
+        end = len(records) if last else int(np.searchsorted(records, numbers[-1], "right"))
+        if len(numbers):
+            next_row = int(numbers[-1]) + 1
+        handed += end
+        return RawBatch(frame, numbers, MalformedLines(records[:end], cells[:end], expected[0] or len(schema)))
+
+    pending = schema.empty_table()
+    for record_batch in reader:
+        pending = pa.concat_tables([pending, pa.Table.from_batches([record_batch], schema=schema)])
+        while pending.num_rows >= batch_rows:
+            yield batch(pending.slice(0, batch_rows), last=False)
+            pending = pending.slice(batch_rows)
+    if pending.num_rows or handed < len(bad) or next_row == 1:
+        yield batch(pending, last=True)
 
 
-def _read_file(path: Path, sheet: str | None, mapping: SourceMapping) -> RawTable:
-    """One table file: CSV as text, Parquet as typed, Excel with the types its cells have."""
-    origin = f"{path}" + (f", sheet {sheet!r}" if sheet else "")
+def _read_file(path: Path, sheet: str | None, mapping: SourceMapping, batch_rows: int) -> Iterator[RawBatch]:
+    """One table file in batches: CSV as text, Parquet as typed, Excel (one batch) with the
+    types its cells have."""
     try:
         suffix = path.suffix.lower()
         if suffix == ".parquet":
-            return RawTable(pd.read_parquet(path), origin)
-        if suffix in WORKBOOK_SUFFIXES:
-            return RawTable(pd.read_excel(path, sheet_name=sheet or 0), origin)
-        frame, malformed = _read_csv(path, mapping.encoding)
-        return RawTable(frame, origin, malformed)
+            yield from _parquet_batches(path, batch_rows)
+        elif suffix in WORKBOOK_SUFFIXES:
+            yield from _whole(pd.read_excel(path, sheet_name=sheet or 0))
+        else:
+            yield from _csv_batches(path, mapping.encoding, batch_rows)
     except UnicodeDecodeError as exc:
         raise InputDataError(
             f"Cannot read {path}: byte {exc.start} is not {mapping.encoding} text. Set `encoding:` in the "
@@ -160,8 +198,8 @@ class DirectorySource:
         path = self._path(table)
         return None if path is None else str(path)
 
-    def read(self, table: str) -> RawTable:
-        return _read_file(self._path(table), self.mapping.table(table).sheet, self.mapping)
+    def read(self, table: str, batch_rows: int) -> Iterator[RawBatch]:
+        return _read_file(self._path(table), self.mapping.table(table).sheet, self.mapping, batch_rows)
 
 
 class WorkbookSource:
@@ -184,8 +222,8 @@ class WorkbookSource:
         sheet = self._sheet(table)
         return f"{self.path}, sheet {sheet!r}" if sheet in self.sheets else None
 
-    def read(self, table: str) -> RawTable:
-        return _read_file(self.path, self._sheet(table), self.mapping)
+    def read(self, table: str, batch_rows: int) -> Iterator[RawBatch]:
+        return _read_file(self.path, self._sheet(table), self.mapping, batch_rows)
 
 
 class DatabaseSource:
@@ -214,7 +252,7 @@ class DatabaseSource:
         query = self._query(table)
         return None if query is None else f"{query!r} on {self.description}"
 
-    def read(self, table: str) -> RawTable:
+    def read(self, table: str, batch_rows: int) -> Iterator[RawBatch]:
         query = self._query(table)
         try:
             with self.engine.connect() as connection:
@@ -224,7 +262,7 @@ class DatabaseSource:
                 f"The query for {table!r} failed on {self.description}: {exc}. "
                 f"Fix tables.{table}.query in the mapping file."
             ) from exc
-        return RawTable(frame, self.locate(table))
+        return _whole(frame)
 
 
 def _check_locators(mapping: SourceMapping, allowed: set[str], description: str) -> None:

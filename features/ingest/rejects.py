@@ -138,16 +138,16 @@ def reject_rows(first: pd.DataFrame, kept: pd.Series, source_rows: np.ndarray, s
     """The rejects of one table's well-formed rows.
 
     ``first`` names each rejected row's problem (``row`` is its position in the frame read);
-    ``kept`` maps a duplicate's position to the kept row's position; ``source_rows`` gives
-    each position's source row; ``shown`` holds the rejected rows' cells (``shown_cells``),
-    in the order of ``first``.
+    ``kept`` maps a duplicate's position to the source row that was kept (in this batch or an
+    earlier one); ``source_rows`` gives each position's source row; ``shown`` holds the rejected
+    rows' cells (``shown_cells``), in the order of ``first``.
     """
     pair_codes, pairs = pd.MultiIndex.from_frame(first[["reason", "column"]]).factorize()
     sentences = np.array([describe(r, contract.column(c), contract, as_of) for r, c in pairs], dtype=object)
     detail = pd.Series(sentences[pair_codes], index=first.index, dtype="str")
     duplicate = (first["reason"] == DUPLICATE).to_numpy()
     if duplicate.any():
-        kept_rows = source_rows[kept.loc[first["row"][duplicate]].to_numpy()]
+        kept_rows = kept.loc[first["row"][duplicate]].to_numpy()
         detail[duplicate] = detail[duplicate] + pd.Series(kept_rows, index=detail.index[duplicate]).astype("str") \
             + ", which was kept"
     raw = json_objects({k: v.reset_index(drop=True) for k, v in shown.items()}, len(first))

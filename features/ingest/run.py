@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.contracts import CONTRACTS, TableContract
@@ -42,7 +43,7 @@ def run_ingest(source: str | Path, warehouse_dir: Path, hmac_key: KeySource = No
                allow_shrink: bool = False, max_shrink_share: float = 0.5, max_column_reject_share: float = 0.5,
                min_rows_for_share: int = 1000, max_distance_km: float = 5.0,
                companions: Mapping[str, Path | None] | None = None,
-               contracts: Mapping[str, TableContract] = CONTRACTS) -> IngestReport:
+               contracts: Mapping[str, TableContract] = CONTRACTS, batch_rows: int = 1_000_000) -> IngestReport:
     """Validate every table of ``source`` and publish the warehouse.
 
     Args:
@@ -62,12 +63,14 @@ def run_ingest(source: str | Path, warehouse_dir: Path, hmac_key: KeySource = No
             the warehouse has is absent from the source (it is then removed).
         max_shrink_share: the largest allowed fall of a table's accepted rows (0.5: half).
         max_column_reject_share: a column rejecting more than this share of a table's rows
-            (in tables of at least ``min_rows_for_share`` rows) stops the run.
+            read so far (once at least ``min_rows_for_share`` rows are read) stops the run.
         max_distance_km: farthest region centre for events located by coordinates.
         companions: extra files published in the same set, by name in the warehouse: a path
             is copied there, None removes the name (e.g. a simulated world's oracle).
         contracts: the tables to ingest, in dependency order: DESIGN.md's, and the extra
             tables a city declares in its configuration file (``features.city``).
+        batch_rows: rows of a table read and validated at a time; memory holds one batch (and
+            the kept keys), so a table larger than memory can be ingested.
 
     Returns the report; it is also written to ``ingest_report.json``. Re-ingesting the
     same source gives byte-identical Parquet files. Raises InputDataError when the source
@@ -81,7 +84,7 @@ def run_ingest(source: str | Path, warehouse_dir: Path, hmac_key: KeySource = No
     located = {name: tables.locate(name) for name in contracts}
     _require_tables(located, tables.description, contracts)
     options = TableOptions(as_of, timezone, _key_source(hmac_key), source_mapping.redactor,
-                           max_column_reject_share, min_rows_for_share, max_distance_km)
+                           max_column_reject_share, min_rows_for_share, max_distance_km, batch_rows)
 
     warehouse_dir = Path(warehouse_dir)
     reports: dict[str, TableReport] = {}
@@ -95,8 +98,10 @@ def run_ingest(source: str | Path, warehouse_dir: Path, hmac_key: KeySource = No
             log.info("%s: reading %s", name, located[name])
             staged = {"accepted": publication.stage(f"{name}.parquet"),
                       "rejects": publication.stage(f"{REJECTS_DIR}/{name}.parquet")}
-            report = ingest_table(tables, contract, source_mapping, known, options,
-                                  lambda kind, rows: rows.to_parquet(staged[kind], index=False), regions)
+            with ParquetAppender(staged["accepted"]) as accepted, ParquetAppender(staged["rejects"]) as rejects:
+                appenders = {"accepted": accepted, "rejects": rejects}
+                report = ingest_table(tables, contract, source_mapping, known, options,
+                                      lambda kind, rows: appenders[kind].append(rows), regions)
             reports[name] = report
             log.info("%s: read %d, accepted %d, rejected %d", name, report.read, report.accepted, report.rejected)
             if f"{name}.{contract.key}" in referenced:
@@ -126,6 +131,30 @@ def run_ingest(source: str | Path, warehouse_dir: Path, hmac_key: KeySource = No
         )
         summary.write(publication.stage(REPORT_FILE))
     return summary
+
+
+class ParquetAppender:
+    """One Parquet file written a frame at a time (a row group each), with the first frame's
+    schema and pandas metadata, so that it reads back as the frames concatenated. The same
+    frames give the same bytes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: pq.ParquetWriter | None = None
+
+    def append(self, rows: pd.DataFrame) -> None:
+        """Add ``rows`` (same columns and dtypes as the first frame) at the end of the file."""
+        table = pa.Table.from_pandas(rows, preserve_index=False)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema)
+        self._writer.write_table(table.cast(self._writer.schema))
+
+    def __enter__(self) -> ParquetAppender:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._writer is not None:
+            self._writer.close()
 
 
 def _key_source(hmac_key: KeySource) -> Callable[[], bytes]:
