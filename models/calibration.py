@@ -101,6 +101,11 @@ class CalibratedRisk(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         return self
 
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """The calibrated probability of an incident within the horizon (what MLflow's
+        ``pyfunc`` serves); ``predict_proba`` has it in its second column."""
+        return self.predict_proba(X)[:, 1]
+
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
         """The model's uncalibrated probability."""
         return self.model_.predict_proba(X)[:, 1]

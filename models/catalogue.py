@@ -31,12 +31,12 @@ class UnknownModelError(ValueError):
 
 def build_model(name: str, entity: str, features: Sequence[str], horizon_days: int,
                 lightgbm_params: Mapping | None = None, calibration: str = "auto",
-                calibration_weeks: int = 8) -> BaseEstimator:
+                calibration_weeks: int = 8, n_jobs: int = 1) -> BaseEstimator:
     """The named model, configured for ``entity`` and its ``features``."""
     signs = {f: monotone_sign(entity, f) for f in features}
     if name == "lightgbm":
         core = LightGBMRisk(params=dict(lightgbm_params or {}), columns=list(features), monotone=signs,
-                            horizon_days=horizon_days)
+                            horizon_days=horizon_days, n_jobs=n_jobs)
     elif name == "logistic":
         core = LogisticRisk(columns=list(features))
     elif name == "recent_incidents":
@@ -45,11 +45,11 @@ def build_model(name: str, entity: str, features: Sequence[str], horizon_days: i
     elif name == "incident_lags":
         lags = lag_columns()
         core = LightGBMRisk(params={"num_leaves": 7, "min_child_samples": 100}, columns=lags,
-                            monotone={c: 1 for c in lags}, horizon_days=horizon_days)
+                            monotone={c: 1 for c in lags}, horizon_days=horizon_days, n_jobs=n_jobs)
     elif name == "plain_lightgbm":
         table_features = [f for f in features if f not in DERIVED_COLUMNS]
         return LightGBMRisk(params=PLAIN_LIGHTGBM, columns=table_features, max_trees=300, early_stopping_weeks=0,
-                            horizon_days=horizon_days)
+                            horizon_days=horizon_days, n_jobs=n_jobs)
     else:
         raise UnknownModelError(f"unknown model {name!r}: choose one of {', '.join(MODEL_NAMES)}")
     return CalibratedRisk(core, method=calibration, calibration_weeks=calibration_weeks, horizon_days=horizon_days)

@@ -37,6 +37,7 @@ class TrainingOptions:
     calibration_weeks: int = 8
     compare_with: Sequence[str] = (*BASELINES, "plain_lightgbm")
     seed: int = 7
+    n_jobs: int = 1
 
 
 @dataclass
@@ -85,12 +86,14 @@ def train_and_backtest(table: TrainingTable, options: TrainingOptions, progress:
         before = folds[0].training_rows(snaps, options.horizon_days)
         monotone = {f: monotone_sign(table.entity, f) for f in table.features}
         params, trials = tune_lightgbm(X[before], y[before], snaps[before], options.horizon_days, monotone,
-                                       trials=options.tuning_trials, seed=options.seed, progress=report)
+                                       trials=options.tuning_trials, seed=options.seed, n_jobs=options.n_jobs,
+                                       progress=report)
     params = dict(params or {})
     names = [options.model, *[m for m in options.compare_with if m != options.model]]
     models = {name: build_model(name, table.entity, table.features, options.horizon_days,
                                 lightgbm_params=params if name == options.model else None,
-                                calibration=options.calibration, calibration_weeks=options.calibration_weeks)
+                                calibration=options.calibration, calibration_weeks=options.calibration_weeks,
+                                n_jobs=options.n_jobs)
               for name in names}
     predictions = run_backtest(X, y, snaps, models, folds, options.horizon_days, progress=report)
     judged = list(names)

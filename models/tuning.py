@@ -39,7 +39,7 @@ def inner_folds(snapshots: np.ndarray, horizon_days: int, folds: int = 2, weeks:
 
 
 def tune_lightgbm(X: pd.DataFrame, y: np.ndarray, snapshots: np.ndarray, horizon_days: int,
-                  monotone: Mapping[str, int], trials: int = 20, seed: int = 7,
+                  monotone: Mapping[str, int], trials: int = 20, seed: int = 7, n_jobs: int = 1,
                   progress: Callable[[str, int, int], None] | None = None) -> tuple[dict, pd.DataFrame]:
     """The best parameters found in ``trials`` trials, and every trial (parameters, mean
     inner-fold PR-AUC)."""
@@ -59,7 +59,8 @@ def tune_lightgbm(X: pd.DataFrame, y: np.ndarray, snapshots: np.ndarray, horizon
         )
         scores = []
         for fit, valid in folds:
-            model = LightGBMRisk(params=params, monotone=monotone, horizon_days=horizon_days, early_stopping_weeks=4)
+            model = LightGBMRisk(params=params, monotone=monotone, horizon_days=horizon_days, early_stopping_weeks=4,
+                                 n_jobs=n_jobs)
             model.fit(X[fit], y[fit], snapshot=snaps[fit])
             scores.append(average_precision_score(y[valid], model.predict_proba(X[valid])[:, 1]))
             trial.set_user_attr("trees", model.best_iteration_)
