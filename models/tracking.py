@@ -37,13 +37,9 @@ CHAMPION = "champion"
 Progress = Callable[[str, int, int], None]
 
 
-def default_tracking_uri(data_root: Path) -> str:
-    """The embedded store: ``sqlite:///<data_root>/mlflow/mlflow.db`` (absolute path)."""
-    return f"sqlite:///{(Path(data_root) / 'mlflow' / 'mlflow.db').resolve()}"
-
-
-def artifact_location(data_root: Path) -> str:
-    return (Path(data_root) / "mlflow" / "artifacts").resolve().as_uri()
+def artifact_location(mlflow_dir: Path) -> str:
+    """The artifact folder of the embedded store (``<mlflow_dir>/artifacts``) as a URI."""
+    return (Path(mlflow_dir) / "artifacts").resolve().as_uri()
 
 
 def use_store(tracking_uri: str) -> MlflowClient:
@@ -237,7 +233,8 @@ def promote(client: MlflowClient, table: TrainingTable, options: TrainingOptions
         promoted, reason = gate_rule(figures["challenger"], figures["champion"])
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, challenger.version)
-    decision = GateDecision(promoted, reason, challenger.version, champion.version if champion else None, figures)
+    decision = GateDecision(promoted, reason, str(challenger.version), str(champion.version) if champion else None,
+                            figures)
     client.set_tag(challenger.run_id, "promotion.decision", "promoted" if promoted else "refused")
     client.set_tag(challenger.run_id, "promotion.reason", reason[:5000])
     client.set_tag(challenger.run_id, "promotion.champion_version", str(decision.champion_version))
@@ -258,4 +255,4 @@ def load_champion(client: MlflowClient, entity: str):
 
 
 __all__ = ["CHAMPION", "REGISTERED_MODELS", "GateDecision", "ModelSpec", "RunRecord", "artifact_location",
-           "default_tracking_uri", "gate_rule", "git_commit", "load_champion", "log_training", "promote", "use_store"]
+           "gate_rule", "git_commit", "load_champion", "log_training", "promote", "use_store"]
