@@ -1,0 +1,178 @@
+"""Model quality against the issue's targets: every model, the baselines and the oracle.
+
+On the default world (fixed seed) with 30-day labels — villages and projects — and on its
+incidents-only version (a warehouse of `regions` + `incidents`) at 7- and 30-day horizons
+(the 7-day world is the same seed simulated with a 7-day oracle). Each setting is one
+rolling-origin backtest (`models.training.train_and_backtest`: the last months in monthly
+folds, every model fitted per fold on rows whose labels closed before it) with 90% bootstrap
+intervals over snapshots. Targets checked (issue 8):
+
+- villages: the champion's PR-AUC ≥ 1.05 × plain LightGBM's and ≥ 1.25 × the best simple
+  baseline's; ROC-AUC ≥ plain + 0.005; ECE ≤ 0.01;
+- projects: the same table, and ROC-AUC above the prior assessment level's;
+- incidents only: the champion beats LightGBM on 5 weekly lags by ≥ 0.01 ROC-AUC and ≥ 5%
+  relative PR-AUC, at 7 and 30 days.
+
+Writes experiments/results/quality.md and .json.
+
+    python experiments/quality.py [--root DIR] [--months 6] [--trials 6] [--draws 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from features.engine import build_and_write
+from models.data import load_training_table
+from models.training import TrainingOptions, train_and_backtest
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SEED_NOTE = "the default world (the demo's seed)"
+COMPARE = ("recent_incidents", "incident_lags", "plain_lightgbm", "logistic")
+SIMPLE_BASELINES = ("recent_incidents", "incident_lags")
+
+
+def fengqiao(argv: list[str], data_root: Path, horizon_days: int) -> None:
+    """Run one `fengqiao` command in its own process; stop with its output if it fails."""
+    env = {**os.environ, "FENGQIAO_DATA_ROOT": str(data_root), "FENGQIAO_PSEUDONYM_KEY": "quality",
+           "FENGQIAO_HORIZON_DAYS": str(horizon_days)}
+    proc = subprocess.run([sys.executable, "-c", "from pipelines.cli import app; app()", *argv], env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"fengqiao {' '.join(argv)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+
+
+def world(root: Path, horizon_days: int) -> Path:
+    """The default world with a ``horizon_days`` oracle and labels, built once under ``root``."""
+    base = root / f"h{horizon_days}"
+    warehouse = base / "var" / "warehouse"
+    if not (warehouse / "features_village.parquet").exists():
+        fengqiao(["simulate", "--out", str(base / "raw")], base / "var", horizon_days)
+        fengqiao(["ingest", str(base / "raw")], base / "var", horizon_days)
+        fengqiao(["features"], base / "var", horizon_days)
+    return warehouse
+
+
+def incidents_only(warehouse: Path, horizon_days: int) -> Path:
+    """The same world as a city holding only `regions` and `incidents` (and the oracle)."""
+    out = warehouse.parent.parent / "incidents_only" / "warehouse"
+    if not (out / "features_village.parquet").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("regions.parquet", "incidents.parquet", "oracle.parquet"):
+            shutil.copy(warehouse / name, out / name)
+        build_and_write(out, entities=("village",), horizon_days=horizon_days)
+    return out
+
+
+def evaluate(name: str, warehouse: Path, entity: str, options: TrainingOptions) -> dict:
+    started = time.perf_counter()
+    table = load_training_table(warehouse, entity, options.horizon_days)
+    result = train_and_backtest(table, options, progress=lambda step, done, total: print(f"   {name}: {step} {done}/{total}", file=sys.stderr, flush=True) if done == 0 else None)
+    rows = json.loads(result.summary.to_json(orient="records"))
+    return {"setting": name, "entity": entity, "horizon_days": options.horizon_days, "rows": len(table.frame),
+            "features": len(table.features), "sources": table.sources, "scored_rows": len(result.predictions),
+            "folds": [str(f.test_start)[:10] for f in result.folds], "tuned_params": result.params,
+            "calibration": getattr(result.model, "method_", None), "assessment": result.assessment,
+            "models": rows, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def _m(setting: dict, model: str) -> dict:
+    return next(r for r in setting["models"] if r["model"] == model)
+
+
+def targets(setting: dict) -> list[dict]:
+    """The issue's targets for one setting, each with the figures it compares and pass/fail."""
+    champ = _m(setting, "lightgbm")
+    checks = []
+
+    def check(what: str, value: float, bound: float, higher: bool = True) -> None:
+        checks.append({"target": what, "value": round(value, 4), "bound": round(bound, 4),
+                       "met": bool(value >= bound if higher else value <= bound)})
+
+    if setting["setting"].startswith("incidents only"):
+        lags = _m(setting, "incident_lags")
+        check("ROC-AUC ≥ lags + 0.01", champ["roc_auc"], lags["roc_auc"] + 0.01)
+        check("PR-AUC ≥ 1.05 × lags", champ["pr_auc"], 1.05 * lags["pr_auc"])
+        return checks
+    plain = _m(setting, "plain_lightgbm")
+    best_simple = max(_m(setting, b)["pr_auc"] for b in SIMPLE_BASELINES)
+    check("PR-AUC ≥ 1.05 × plain LightGBM", champ["pr_auc"], 1.05 * plain["pr_auc"])
+    check("PR-AUC ≥ 1.25 × best simple baseline", champ["pr_auc"], 1.25 * best_simple)
+    check("ROC-AUC ≥ plain + 0.005", champ["roc_auc"], plain["roc_auc"] + 0.005)
+    check("ECE ≤ 0.01", champ["ece"], 0.01, higher=False)
+    if setting["assessment"]:
+        check("ROC-AUC > prior assessment's", setting["assessment"]["model_roc_auc"],
+              setting["assessment"]["assessment_roc_auc"] + 1e-9)
+    return checks
+
+
+def render(settings: list[dict], how: str) -> str:
+    lines = [f"# quality — {time.strftime('%Y-%m-%d')}", "", how, ""]
+    for s in settings:
+        lines += [f"## {s['setting']}: {s['entity']}s, {s['horizon_days']}-day horizon", "",
+                  f"{s['scored_rows']:,} scored rows in {len(s['folds'])} monthly folds from {s['folds'][0]}; "
+                  f"{s['features']} features from {', '.join(s['sources'])}; calibration {s['calibration']}; "
+                  f"{s['seconds']:.0f} s.", "",
+                  "| model | ROC-AUC | PR-AUC | precision@5% | recall@5% | PAI | Brier | ECE | log-loss | share of oracle lift |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in s["models"]:
+            cells = []
+            for m in ("roc_auc", "pr_auc", "precision_at_k", "recall_at_k", "pai", "brier", "ece", "log_loss",
+                      "share_of_oracle_lift"):
+                v, lo, hi = r.get(m), r.get(f"{m}_low"), r.get(f"{m}_high")
+                cells.append("" if v is None else f"{v:.3f}" + ("" if lo is None else f" [{lo:.3f}, {hi:.3f}]"))
+            lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
+        if s["assessment"]:
+            a = s["assessment"]
+            lines += ["", f"Prior assessment level as a ranking on the same {a['rows']:,} rows: ROC-AUC "
+                      f"{a['assessment_roc_auc']:.3f}, PR-AUC {a['assessment_pr_auc']:.3f} "
+                      f"(model {a['model_roc_auc']:.3f}, {a['model_pr_auc']:.3f})."]
+        lines += ["", "| target | value | bound | met |", "|---|---|---|---|"]
+        lines += [f"| {t['target']} | {t['value']:.4f} | {t['bound']:.4f} | {'yes' if t['met'] else '**no**'} |"
+                  for t in s["targets"]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=Path("var/quality"), help="where the worlds are built (reused)")
+    parser.add_argument("--months", type=int, default=6, help="backtest months (monthly folds)")
+    parser.add_argument("--trials", type=int, default=6, help="tuning trials of the main model")
+    parser.add_argument("--draws", type=int, default=100, help="bootstrap resamples of snapshots")
+    parser.add_argument("--n-jobs", type=int, default=1, help="LightGBM threads")
+    args = parser.parse_args()
+    plan = []
+    for horizon in (30, 7):
+        warehouse = world(args.root, horizon)
+        if horizon == 30:
+            plan += [("default world", warehouse, "village", 30), ("default world", warehouse, "project", 30)]
+        plan.append(("incidents only", incidents_only(warehouse, horizon), "village", horizon))
+    settings = []
+    for name, warehouse, entity, horizon in plan:
+        options = TrainingOptions(horizon_days=horizon, backtest_months=args.months, tuning_trials=args.trials,
+                                  bootstrap_draws=args.draws, compare_with=COMPARE, n_jobs=args.n_jobs)
+        print(f"== {name}, {entity}s, {horizon} days", file=sys.stderr, flush=True)
+        setting = evaluate(f"{name}", warehouse, entity, options)
+        setting["targets"] = targets(setting)
+        settings.append(setting)
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "quality.json").write_text(json.dumps(settings, indent=1, ensure_ascii=False) + "\n")
+    how = (f"{SEED_NOTE}; backtest over the last {args.months} months in monthly folds; main model LightGBM tuned "
+           f"with {args.trials} Optuna trials on the rows before the first fold, calibrated on a held-out slice; "
+           f"90% intervals from {args.draws} bootstrap resamples of snapshots. `lightgbm` is the champion candidate; "
+           "`plain_lightgbm` is experiments/world_difficulty.py's untuned model on the feature table.")
+    table = render(settings, how)
+    print(table)
+    (RESULTS / "quality.md").write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
