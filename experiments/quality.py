@@ -15,13 +15,14 @@ intervals over snapshots. Targets checked (issue 8):
 
 Writes experiments/results/quality.md and .json.
 
-    python experiments/quality.py [--root DIR] [--months 6] [--trials 6] [--draws 100]
+    python experiments/quality.py [--root DIR] [--months 6] [--trials 6] [--draws 100] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -35,7 +36,7 @@ from models.training import TrainingOptions, train_and_backtest
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEED_NOTE = "the default world (the demo's seed)"
-COMPARE = ("recent_incidents", "incident_lags", "plain_lightgbm", "logistic")
+COMPARE = ("lightgbm_hawkes", "hawkes", "logistic", "recent_incidents", "incident_lags", "plain_lightgbm")
 SIMPLE_BASELINES = ("recent_incidents", "incident_lags")
 
 
@@ -81,6 +82,12 @@ def evaluate(name: str, warehouse: Path, entity: str, options: TrainingOptions) 
             "folds": [str(f.test_start)[:10] for f in result.folds], "tuned_params": result.params,
             "calibration": getattr(result.model, "method_", None), "assessment": result.assessment,
             "models": rows, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def _evaluate_job(job: tuple) -> dict:
+    name, warehouse, entity, options = job
+    print(f"== {name}, {entity}s, {options.horizon_days} days", file=sys.stderr, flush=True)
+    return evaluate(name, warehouse, entity, options)
 
 
 def _m(setting: dict, model: str) -> dict:
@@ -147,7 +154,8 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=6, help="backtest months (monthly folds)")
     parser.add_argument("--trials", type=int, default=6, help="tuning trials of the main model")
     parser.add_argument("--draws", type=int, default=100, help="bootstrap resamples of snapshots")
-    parser.add_argument("--n-jobs", type=int, default=1, help="LightGBM threads")
+    parser.add_argument("--n-jobs", type=int, default=1, help="LightGBM threads per worker")
+    parser.add_argument("--workers", type=int, default=2, help="settings evaluated at once (processes)")
     args = parser.parse_args()
     plan = []
     for horizon in (30, 7):
@@ -155,16 +163,17 @@ def main() -> None:
         if horizon == 30:
             plan += [("default world", warehouse, "village", 30), ("default world", warehouse, "project", 30)]
         plan.append(("incidents only", incidents_only(warehouse, horizon), "village", horizon))
+    jobs = [(name, warehouse, entity, TrainingOptions(horizon_days=horizon, backtest_months=args.months,
+                                                      tuning_trials=args.trials, bootstrap_draws=args.draws,
+                                                      compare_with=COMPARE, n_jobs=args.n_jobs))
+            for name, warehouse, entity, horizon in plan]
     settings = []
-    for name, warehouse, entity, horizon in plan:
-        options = TrainingOptions(horizon_days=horizon, backtest_months=args.months, tuning_trials=args.trials,
-                                  bootstrap_draws=args.draws, compare_with=COMPARE, n_jobs=args.n_jobs)
-        print(f"== {name}, {entity}s, {horizon} days", file=sys.stderr, flush=True)
-        setting = evaluate(f"{name}", warehouse, entity, options)
-        setting["targets"] = targets(setting)
-        settings.append(setting)
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "quality.json").write_text(json.dumps(settings, indent=1, ensure_ascii=False) + "\n")
+    RESULTS.mkdir(exist_ok=True)
+    with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+        for setting in pool.imap(_evaluate_job, jobs):
+            setting["targets"] = targets(setting)
+            settings.append(setting)
+            (RESULTS / "quality.json").write_text(json.dumps(settings, indent=1, ensure_ascii=False) + "\n")
     how = (f"{SEED_NOTE}; backtest over the last {args.months} months in monthly folds; main model LightGBM tuned "
            f"with {args.trials} Optuna trials on the rows before the first fold, calibrated on a held-out slice; "
            f"90% intervals from {args.draws} bootstrap resamples of snapshots. `lightgbm` is the champion candidate; "

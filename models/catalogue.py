@@ -14,13 +14,17 @@ from sklearn.base import BaseEstimator
 from models.calibration import CalibratedRisk
 from models.estimators import LightGBMRisk, LogisticRisk, RecentIncidentsRisk
 from models.featuremeta import monotone_sign, recent_incident_columns
+from models.hawkes import HAWKES_COLUMN, HawkesRisk, LightGBMWithHawkes
 from models.history import DERIVED_COLUMNS, lag_columns
 
 PLAIN_LIGHTGBM = dict(learning_rate=0.05, num_leaves=31, min_child_samples=50, subsample=0.8, subsample_freq=1,
                       colsample_bytree=0.8)
 """experiments/world_difficulty.py's plain model: 300 trees, these parameters, all features."""
 
-MODEL_NAMES: tuple[str, ...] = ("lightgbm", "logistic", "recent_incidents", "incident_lags", "plain_lightgbm")
+MODEL_NAMES: tuple[str, ...] = ("lightgbm", "lightgbm_hawkes", "hawkes", "logistic", "recent_incidents", "incident_lags",
+                                "plain_lightgbm")
+HAWKES_MODELS: tuple[str, ...] = ("hawkes", "lightgbm_hawkes")
+"""Models that need the table's incident history (``hawkes=`` of ``build_model``)."""
 BASELINES: tuple[str, ...] = ("recent_incidents", "incident_lags")
 """The honest baselines: what the committee does today, and a model on incident counts only."""
 
@@ -31,10 +35,21 @@ class UnknownModelError(ValueError):
 
 def build_model(name: str, entity: str, features: Sequence[str], horizon_days: int,
                 lightgbm_params: Mapping | None = None, calibration: str = "auto",
-                calibration_weeks: int = 8, n_jobs: int = 1) -> BaseEstimator:
-    """The named model, configured for ``entity`` and its ``features``."""
+                calibration_weeks: int = 8, n_jobs: int = 1, hawkes=None) -> BaseEstimator:
+    """The named model, configured for ``entity`` and its ``features``; the Hawkes models
+    also need ``hawkes`` (a ``models.data.HawkesInputs``)."""
     signs = {f: monotone_sign(entity, f) for f in features}
-    if name == "lightgbm":
+    if name in HAWKES_MODELS and hawkes is None:
+        raise UnknownModelError(f"model {name!r} needs the incident history of its training table")
+    if name in HAWKES_MODELS:
+        process = HawkesRisk(hawkes.history, hawkes.row_entity, hawkes.row_day, horizon_days=horizon_days)
+    if name == "hawkes":
+        core = process
+    elif name == "lightgbm_hawkes":
+        core = LightGBMWithHawkes(
+            LightGBMRisk(params=dict(lightgbm_params or {}), columns=[*features, HAWKES_COLUMN],
+                         monotone={**signs, HAWKES_COLUMN: 1}, horizon_days=horizon_days, n_jobs=n_jobs), process)
+    elif name == "lightgbm":
         core = LightGBMRisk(params=dict(lightgbm_params or {}), columns=list(features), monotone=signs,
                             horizon_days=horizon_days, n_jobs=n_jobs)
     elif name == "logistic":

@@ -214,3 +214,37 @@ def hawkes_probability(history: EventHistory, design: np.ndarray, params: dict, 
     mu = np.exp(design @ params["theta"])[entity]
     expected = mu * horizon_days + (1 - np.exp(-beta * horizon_days)) * (params["alpha"] * own + params["gamma"] * near)
     return 1 - np.exp(-expected)
+
+
+HAWKES_COLUMN = "hawkes_p_incident"
+
+
+class LightGBMWithHawkes(ClassifierMixin, BaseEstimator):
+    """LightGBM with the Hawkes probability as one more feature (``hawkes_p_incident``).
+    The Hawkes model is fitted on the same rows first (on the incidents known when their
+    labels closed), then its probability at each row — from incidents before that row's
+    snapshot — joins the features."""
+
+    def __init__(self, lightgbm: BaseEstimator, hawkes: HawkesRisk):
+        self.lightgbm = lightgbm
+        self.hawkes = hawkes
+
+    def _with_hawkes(self, X: pd.DataFrame) -> pd.DataFrame:
+        return X.assign(**{HAWKES_COLUMN: self.hawkes_.predict_proba(X)[:, 1]})
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray, snapshot: np.ndarray | None = None) -> LightGBMWithHawkes:
+        from sklearn.base import clone
+
+        self.hawkes_ = clone(self.hawkes).fit(X, y, snapshot)
+        self.lightgbm_ = clone(self.lightgbm).fit(self._with_hawkes(X), y, snapshot=snapshot)
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return self.lightgbm_.predict_proba(self._with_hawkes(X))
+
+    def feature_importance(self) -> pd.Series:
+        return self.lightgbm_.feature_importance()
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        return self.lightgbm_.contributions(self._with_hawkes(X))

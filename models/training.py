@@ -82,7 +82,7 @@ def train_and_backtest(table: TrainingTable, options: TrainingOptions, progress:
     X, y, snaps = table.X, table.y, as_datetime64(table.snapshots)
     folds = rolling_folds(snaps, months=options.backtest_months)
     trials = pd.DataFrame()
-    if params is None and options.model == "lightgbm" and options.tuning_trials > 0:
+    if params is None and options.model in ("lightgbm", "lightgbm_hawkes") and options.tuning_trials > 0:
         before = folds[0].training_rows(snaps, options.horizon_days)
         monotone = {f: monotone_sign(table.entity, f) for f in table.features}
         params, trials = tune_lightgbm(X[before], y[before], snaps[before], options.horizon_days, monotone,
@@ -91,7 +91,7 @@ def train_and_backtest(table: TrainingTable, options: TrainingOptions, progress:
     params = dict(params or {})
     names = [options.model, *[m for m in options.compare_with if m != options.model]]
     models = {name: build_model(name, table.entity, table.features, options.horizon_days,
-                                lightgbm_params=params if name == options.model else None,
+                                lightgbm_params=params if name == options.model else None, hawkes=table.hawkes,
                                 calibration=options.calibration, calibration_weeks=options.calibration_weeks,
                                 n_jobs=options.n_jobs)
               for name in names}
