@@ -248,3 +248,19 @@ class LightGBMWithHawkes(ClassifierMixin, BaseEstimator):
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         return self.lightgbm_.contributions(self._with_hawkes(X))
+
+
+def for_rows(model: BaseEstimator, history: EventHistory, row_entity: np.ndarray, row_day: np.ndarray) -> BaseEstimator:
+    """A copy of a fitted model (plain, calibrated, or with the Hawkes feature) whose Hawkes
+    part reads another table's rows; the fitted parameters are kept. Other models are
+    returned as they are."""
+    import copy
+
+    core = getattr(model, "model_", model)
+    if not isinstance(core, (HawkesRisk, LightGBMWithHawkes)):
+        return model
+    moved = copy.deepcopy(model)
+    core = getattr(moved, "model_", moved)
+    process = core.hawkes_ if isinstance(core, LightGBMWithHawkes) else core
+    process.set_params(history=history, row_entity=row_entity, row_day=row_day)
+    return moved

@@ -38,6 +38,7 @@ class TrainingOptions:
     compare_with: Sequence[str] = (*BASELINES, "plain_lightgbm")
     seed: int = 7
     n_jobs: int = 1
+    final_fit: bool = True
 
 
 @dataclass
@@ -77,7 +78,7 @@ def grouped_importance(model: BaseEstimator, entity: str) -> pd.DataFrame:
 def train_and_backtest(table: TrainingTable, options: TrainingOptions, progress: Progress | None = None,
                        params: dict | None = None) -> TrainingResult:
     """Tune (unless ``params`` are given), backtest against the baselines and the oracle, and
-    fit the final model on every labelled row."""
+    (with ``options.final_fit``) fit the final model on every labelled row."""
     report = progress or (lambda step, done, total: None)
     X, y, snaps = table.X, table.y, as_datetime64(table.snapshots)
     folds = rolling_folds(snaps, months=options.backtest_months)
@@ -106,8 +107,11 @@ def train_and_backtest(table: TrainingTable, options: TrainingOptions, progress:
     coverage = coverage_by_county(predictions, table.county, options.model, options.alert_budget)
     assessment = (assessment_comparison(predictions, table.assessment, options.model)
                   if table.assessment is not None else {})
-    report("final fit", 0, 1)
-    final = models[options.model].fit(X, y, snapshot=snaps)
-    report("final fit", 1, 1)
+    final = None
+    if options.final_fit:
+        report("final fit", 0, 1)
+        final = models[options.model].fit(X, y, snapshot=snaps)
+        report("final fit", 1, 1)
+    importance = grouped_importance(final, table.entity) if final is not None else pd.DataFrame()
     return TrainingResult(table.entity, options.model, final, params, trials, folds, predictions, per_fold, summary,
-                          coverage, grouped_importance(final, table.entity), assessment)
+                          coverage, importance, assessment)

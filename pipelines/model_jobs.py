@@ -12,6 +12,7 @@ import pandas as pd
 from fengqiao.settings import Settings
 from models.data import load_training_table
 from models.featuremeta import ENTITIES
+from models.hawkes import for_rows
 from models.levels import LEVELS, levels_by_budget, levels_by_threshold
 from models.tracking import artifact_location, log_training, promote, use_store
 from models.training import TrainingOptions, TrainingResult, train_and_backtest
@@ -36,8 +37,10 @@ def _artifacts(settings: Settings) -> str | None:
 def latest_levels(settings: Settings, entity: str, result: TrainingResult) -> tuple[str, dict[str, int]]:
     """Risk levels of every entity at the latest snapshot (labelled or not) by the final model."""
     table = load_training_table(settings.warehouse_dir, entity, settings.horizon_days, labelled_only=False)
-    latest = table.frame["snapshot"] == table.frame["snapshot"].max()
-    p = result.model.predict_proba(table.X[latest])[:, 1]
+    latest = (table.frame["snapshot"] == table.frame["snapshot"].max()).to_numpy()
+    h = table.hawkes
+    model = for_rows(result.model, h.history, h.row_entity, h.row_day)
+    p = model.predict_proba(table.X[latest])[:, 1]
     snaps = table.frame.loc[latest, "snapshot"].to_numpy()
     if settings.level_budgets is not None:
         levels = levels_by_budget(p, snaps, settings.level_budgets)

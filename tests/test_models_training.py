@@ -116,3 +116,13 @@ def test_weekly_lags_agree_with_the_engines_seven_day_count(model_warehouse):
     for _, part in last.groupby("county"):
         ordered = part.sort_values("incidents_all_history")
         assert (ordered["incident_rate_shrunk"].diff().dropna() >= -1e-6).all()
+
+
+def test_the_hawkes_model_backtests_alone_and_as_a_feature_of_lightgbm(model_warehouse):
+    table = load_training_table(model_warehouse, "village", 30)
+    options = TrainingOptions(model="lightgbm_hawkes", compare_with=("hawkes",), **FAST)
+    result = train_and_backtest(table, options)
+    hawkes = result.model.model_.hawkes_
+    assert 0 < hawkes.params_["alpha"] and 0 < hawkes.params_["beta"]
+    assert "hawkes_p_incident" in set(result.importance["feature"])
+    assert result.figure("roc_auc", "hawkes") > 0.55 and result.figure("roc_auc") > 0.55
