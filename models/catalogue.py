@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from sklearn.base import BaseEstimator
 
+from fengqiao.errors import ConfigurationError
 from models.calibration import CalibratedRisk
 from models.estimators import LightGBMRisk, LogisticRisk, RecentIncidentsRisk
 from models.featuremeta import monotone_sign, recent_incident_columns
@@ -29,8 +30,8 @@ BASELINES: tuple[str, ...] = ("recent_incidents", "incident_lags")
 """The honest baselines: what the committee does today, and a model on incident counts only."""
 
 
-class UnknownModelError(ValueError):
-    pass
+class UnknownModelError(ConfigurationError):
+    """A model name that the catalogue does not know, or a model without the data it needs."""
 
 
 def build_model(name: str, entity: str, features: Sequence[str], horizon_days: int,
