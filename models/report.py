@@ -53,14 +53,17 @@ def pr_curves(result: TrainingResult, out: Path) -> str:
 def calibration_curve(result: TrainingResult, out: Path, bins: int = 10) -> str:
     fig, ax = plt.subplots(figsize=(5, 4.5))
     frame = result.predictions
+    top = 0.0
     for name in [result.model_name, "oracle"] if "oracle" in frame else [result.model_name]:
         order = np.argsort(frame[name].to_numpy(), kind="stable")
         chunks = np.array_split(order, bins)
-        ax.plot([frame[name].to_numpy()[c].mean() for c in chunks], [frame["label"].to_numpy()[c].mean() for c in chunks],
-                "o-", label=LABELS.get(name, name))
-    top = float(max(frame[result.model_name].max(), frame["label"].mean() * 3))
+        predicted = [frame[name].to_numpy()[c].mean() for c in chunks]
+        observed = [frame["label"].to_numpy()[c].mean() for c in chunks]
+        ax.plot(predicted, observed, "o-", label=LABELS.get(name, name))
+        top = max(top, 1.15 * max(predicted + observed))
     ax.plot([0, top], [0, top], color="grey", ls=":", label="perfect calibration")
-    ax.set(xlabel="predicted probability (decile mean)", ylabel="observed incident rate", title="Calibration")
+    ax.set(xlabel="predicted probability (decile mean)", ylabel="observed incident rate",
+           title="Calibration (deciles of the backtest's rows)", xlim=(0, top), ylim=(0, top))
     ax.legend(fontsize=7)
     return _save(fig, out / "calibration.png")
 
