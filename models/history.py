@@ -33,15 +33,17 @@ DERIVED_COLUMNS: tuple[str, ...] = (*lag_columns(), "incidents_all_history", "in
 
 def counts_before(entity_of_event: np.ndarray, event_ns: np.ndarray, entity_of_row: np.ndarray,
                   moment_ns: np.ndarray) -> np.ndarray:
-    """For each row, the number of events of its entity strictly before its moment (ns).
-    Entities are small non-negative integers; -1 (unknown) events are ignored."""
+    """For each row, the number of events of its entity strictly before its moment. Times are
+    compared in whole seconds, sub-second parts floored (the engine's rule); entities are small
+    non-negative integers and events of entity -1 (unknown) are ignored."""
     keep = entity_of_event >= 0
     span = np.int64(2) ** 40
-    base = min(event_ns[keep].min() if keep.any() else 0, moment_ns.min()) - 1
-    keys = np.sort(entity_of_event[keep].astype(np.int64) * span + (event_ns[keep] - base) // 10**6)
-    queries = entity_of_row.astype(np.int64) * span + (moment_ns - base) // 10**6
-    lows = entity_of_row.astype(np.int64) * span
-    return (np.searchsorted(keys, queries, side="left") - np.searchsorted(keys, lows, side="left")).astype(np.int64)
+    event_s = event_ns[keep] // 10**9
+    moment_s = moment_ns // 10**9
+    base = min(event_s.min() if len(event_s) else 0, moment_s.min())
+    keys = np.sort(entity_of_event[keep].astype(np.int64) * span + (event_s - base))
+    rows = entity_of_row.astype(np.int64) * span
+    return (np.searchsorted(keys, rows + (moment_s - base), side="left") - np.searchsorted(keys, rows, side="left")).astype(np.int64)
 
 
 def weekly_lags(entity_of_event: np.ndarray, event_ns: np.ndarray, entity_of_row: np.ndarray, moment_ns: np.ndarray,
