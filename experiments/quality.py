@@ -120,7 +120,9 @@ def merge(parts: list[dict]) -> list[dict]:
 
 
 def _m(setting: dict, model: str) -> dict:
-    return next(r for r in setting["models"] if r["model"] == model)
+    """A model's figures in a setting; NaN figures when its backtest did not finish."""
+    found = [r for r in setting["models"] if r["model"] == model]
+    return found[0] if found else {"roc_auc": float("nan"), "pr_auc": float("nan"), "ece": float("nan")}
 
 
 def targets(setting: dict) -> list[dict]:
@@ -129,6 +131,9 @@ def targets(setting: dict) -> list[dict]:
     checks = []
 
     def check(what: str, value: float, bound: float, higher: bool = True) -> None:
+        if value != value or bound != bound:  # a model's backtest did not finish: not measured
+            checks.append({"target": what, "value": None, "bound": None, "met": None})
+            return
         checks.append({"target": what, "value": round(value, 4), "bound": round(bound, 4),
                        "met": bool(value >= bound if higher else value <= bound)})
 
@@ -138,7 +143,8 @@ def targets(setting: dict) -> list[dict]:
         check("PR-AUC ≥ 1.05 × lags", champ["pr_auc"], 1.05 * lags["pr_auc"])
         return checks
     plain = _m(setting, "plain_lightgbm")
-    best_simple = max(_m(setting, b)["pr_auc"] for b in SIMPLE_BASELINES)
+    simple = [_m(setting, b)["pr_auc"] for b in SIMPLE_BASELINES]
+    best_simple = float("nan") if any(v != v for v in simple) else max(simple)
     check("PR-AUC ≥ 1.05 × plain LightGBM", champ["pr_auc"], 1.05 * plain["pr_auc"])
     check("PR-AUC ≥ 1.25 × best simple baseline", champ["pr_auc"], 1.25 * best_simple)
     check("ROC-AUC ≥ plain + 0.005", champ["roc_auc"], plain["roc_auc"] + 0.005)
@@ -171,7 +177,8 @@ def render(settings: list[dict], how: str) -> str:
                       f"{a['assessment_roc_auc']:.3f}, PR-AUC {a['assessment_pr_auc']:.3f} "
                       f"(model {a['model_roc_auc']:.3f}, {a['model_pr_auc']:.3f})."]
         lines += ["", "| target | value | bound | met |", "|---|---|---|---|"]
-        lines += [f"| {t['target']} | {t['value']:.4f} | {t['bound']:.4f} | {'yes' if t['met'] else '**no**'} |"
+        lines += [f"| {t['target']} | not measured | | — |" if t["met"] is None else
+                  f"| {t['target']} | {t['value']:.4f} | {t['bound']:.4f} | {'yes' if t['met'] else '**no**'} |"
                   for t in s["targets"]]
         lines.append("")
     return "\n".join(lines)
@@ -185,7 +192,16 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=100, help="bootstrap resamples of snapshots")
     parser.add_argument("--n-jobs", type=int, default=1, help="LightGBM threads per worker")
     parser.add_argument("--workers", type=int, default=3, help="model backtests run at once (processes)")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS, help="models to backtest")
+    parser.add_argument("--parts", type=Path, default=RESULTS / "quality_parts.json",
+                        help="where each finished backtest is kept as it finishes")
+    parser.add_argument("--render", type=Path, nargs="+", default=None,
+                        help="only merge these parts files (from runs with --models) and write the tables")
     args = parser.parse_args()
+    if args.render:
+        parts = [p for path in args.render for p in json.loads(path.read_text())]
+        write_results(parts, args)
+        return
     plan = []
     for horizon in (30, 7):
         warehouse = world(args.root, horizon)
@@ -195,18 +211,23 @@ def main() -> None:
     jobs = [(name, warehouse, entity, model,
              TrainingOptions(horizon_days=horizon, backtest_months=args.months, tuning_trials=args.trials,
                              bootstrap_draws=args.draws, compare_with=(), n_jobs=args.n_jobs, final_fit=False))
-            for model in MODELS for name, warehouse, entity, horizon in plan]
+            for model in args.models for name, warehouse, entity, horizon in plan]
     parts = []
     RESULTS.mkdir(exist_ok=True)
     with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
         for part in pool.imap_unordered(evaluate, jobs):
             parts.append(part)
-            (RESULTS / "quality_parts.json").write_text(json.dumps(parts, indent=1, ensure_ascii=False) + "\n")
+            args.parts.write_text(json.dumps(parts, indent=1, ensure_ascii=False) + "\n")
+    write_results(parts, args)
+
+
+def write_results(parts: list[dict], args: argparse.Namespace) -> None:
+    """Merge the finished backtests into one table per setting, check the targets, write
+    quality.md and quality.json."""
     settings = merge(parts)
     for setting in settings:
         setting["targets"] = targets(setting)
     (RESULTS / "quality.json").write_text(json.dumps(settings, indent=1, ensure_ascii=False) + "\n")
-    (RESULTS / "quality_parts.json").unlink()
     how = (f"{SEED_NOTE}; backtest over the last {args.months} months in monthly folds; main model LightGBM tuned "
            f"with {args.trials} Optuna trials on the rows before the first fold, calibrated on a held-out slice; "
            f"90% intervals from {args.draws} bootstrap resamples of snapshots. `lightgbm` is the champion candidate; "
