@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     )
     backtest_months: int = Field(6, ge=1, le=24, description="Months of monthly backtest folds before the data's end.")
     alert_budget: float = Field(0.05, gt=0, lt=1, description="Share of entities alerted per snapshot (precision@k).")
-    tuning_trials: int = Field(8, ge=0, description="Optuna trials of the main model's parameter search (0: defaults).")
+    tuning_trials: int = Field(4, ge=0, description="Optuna trials of the main model's parameter search (0: defaults).")
     bootstrap_draws: int = Field(200, ge=0, description="Bootstrap resamples of snapshots for metric intervals.")
     calibration: Literal["auto", "isotonic", "platt"] = Field(
         "auto", description="Calibration: isotonic, Platt, or auto (lower held-out log-loss)."

@@ -31,7 +31,7 @@ class TrainingOptions:
     horizon_days: int = 30
     backtest_months: int = 6
     alert_budget: float = 0.05
-    tuning_trials: int = 20
+    tuning_trials: int = 4
     bootstrap_draws: int = 200
     calibration: str = "auto"
     calibration_weeks: int = 8
