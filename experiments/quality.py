@@ -102,6 +102,8 @@ def merge(parts: list[dict]) -> list[dict]:
         s = settings.setdefault(key, {**{k: v for k, v in part.items() if k not in ("model", "models", "seconds",
                                                                                      "tuned_params", "assessment")},
                                       "models": [], "seconds": {}, "tuned_params": {}, "assessment": {}})
+        if any(r["model"] == part["model"] for r in s["models"]):
+            continue  # the same backtest finished in two runs: keep the first
         s["models"] += [r for r in part["models"] if r["model"] == part["model"]]
         s["seconds"][part["model"]] = part["seconds"]
         if part["tuned_params"]:
