@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install demo test test-slow bench clean
+.PHONY: help install demo test test-slow bench quality clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the project with its dev extras
 
-demo: $(STAMP) ## Run the main job on the embedded defaults (simulate → ingest → features)
+demo: $(STAMP) ## Run the main job on the embedded defaults (simulate → ingest → features → train, register, promote)
 	$(BIN)/fengqiao demo
 
 test: $(STAMP) ## Run the fast test suite
@@ -31,6 +31,9 @@ bench: $(STAMP) ## Run the benchmarks in experiments/ (minutes; writes experimen
 	$(BIN)/python experiments/bench_simulate.py
 	$(BIN)/python experiments/bench_features.py
 	$(BIN)/python experiments/bench_ingest.py
+
+quality: $(STAMP) ## Every model against the targets on the default world (long; writes experiments/results/quality.*)
+	$(BIN)/python experiments/quality.py
 
 clean: ## Remove the virtual environment and var/
 	rm -rf $(VENV) var

@@ -68,6 +68,24 @@ class Settings(BaseSettings):
     neighbour_k: int = Field(8, ge=1, description="Most neighbours a place has under the nearest rule.")
     neighbour_radius_km: float = Field(15.0, gt=0, description="Farthest neighbour under the nearest rule (km).")
     neighbour_scale_km: float = Field(5.0, gt=0, description="Spill-over weight exp(-distance / scale) (km).")
+    model: str = Field("lightgbm", description="Model trained by `fengqiao train` (see models.catalogue.MODEL_NAMES).")
+    mlflow_tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI; default a SQLite store under <data_root>/mlflow."
+    )
+    backtest_months: int = Field(6, ge=1, le=24, description="Months of monthly backtest folds before the data's end.")
+    alert_budget: float = Field(0.05, gt=0, lt=1, description="Share of entities alerted per snapshot (precision@k).")
+    tuning_trials: int = Field(4, ge=0, description="Optuna trials of the main model's parameter search (0: defaults).")
+    bootstrap_draws: int = Field(200, ge=0, description="Bootstrap resamples of snapshots for metric intervals.")
+    calibration: Literal["auto", "isotonic", "platt"] = Field(
+        "auto", description="Calibration: isotonic, Platt, or auto (lower held-out log-loss)."
+    )
+    level_thresholds: tuple[float, float, float] = Field(
+        (0.30, 0.15, 0.05), description="Calibrated probabilities at which 红, 橙, 黄 begin (descending)."
+    )
+    level_budgets: tuple[float, float, float] | None = Field(
+        None, description="If set, levels by alert budget instead: cumulative shares of entities 红, 橙, 黄."
+    )
+    n_jobs: int = Field(1, ge=1, description="LightGBM threads (1 suits a small shared machine).")
 
     @field_validator("timezone")
     @classmethod
@@ -90,6 +108,16 @@ class Settings(BaseSettings):
     def warehouse_dir(self) -> Path:
         """Validated tables, features and truth files."""
         return self.data_root / "warehouse"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        """The embedded MLflow store: mlflow.db and artifacts/."""
+        return self.data_root / "mlflow"
+
+    @property
+    def tracking_uri(self) -> str:
+        """The configured tracking URI, else ``sqlite:///<data_root>/mlflow/mlflow.db``."""
+        return self.mlflow_tracking_uri or f"sqlite:///{(self.mlflow_dir / 'mlflow.db').resolve()}"
 
     @property
     def key_file(self) -> Path:

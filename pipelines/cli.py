@@ -24,6 +24,7 @@ from fengqiao.errors import ConfigurationError, FengqiaoError
 from fengqiao.log import configure_logging
 from fengqiao.settings import Settings
 from pipelines.jobs import JobResult, features_job, ingest_job, simulate_job
+from pipelines.model_jobs import backtest_job, promote_job, train_job
 from pipelines.simulate.config import SimulationConfig
 
 USAGE_ERROR = 2
@@ -223,10 +224,64 @@ def features(
     _run("features", job)
 
 
+ENTITY_CHOICES = ("village", "project", "all")
+
+
+def _entities(entity: str) -> tuple[str, ...]:
+    if entity not in ENTITY_CHOICES:
+        raise typer.BadParameter(f"must be one of {', '.join(ENTITY_CHOICES)}")
+    return ("village", "project") if entity == "all" else (entity,)
+
+
+def _model_settings(ctx: typer.Context, model: str | None, trials: int | None) -> Settings:
+    """The run's Settings with the model options on top."""
+    settings = _settings(ctx)
+    update = {k: v for k, v in (("model", model), ("tuning_trials", trials)) if v is not None}
+    return settings.model_copy(update=update) if update else settings
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    entity: Annotated[str, typer.Option(help="village, project or all.")] = "all",
+    model: Annotated[Optional[str], typer.Option(help="Model name (default FENGQIAO_MODEL, lightgbm): lightgbm, logistic, recent_incidents, incident_lags, plain_lightgbm.")] = None,
+    trials: Annotated[Optional[int], typer.Option(min=0, help="Tuning trials (default FENGQIAO_TUNING_TRIALS).")] = None,
+    promote: Annotated[bool, typer.Option(help="Run the promotion gate on the new version.")] = True,
+) -> None:
+    """Tune, backtest, log to MLflow, register as village-risk / project-risk, and gate."""
+    entities = _entities(entity)
+    _run("train", lambda: train_job(_model_settings(ctx, model, trials), entities, register=True, gate=promote,
+                                    progress=_StepPrinter()))
+
+
+@app.command()
+def backtest(
+    ctx: typer.Context,
+    entity: Annotated[str, typer.Option(help="village, project or all.")] = "all",
+    model: Annotated[Optional[str], typer.Option(help="Model name (default FENGQIAO_MODEL).")] = None,
+    trials: Annotated[Optional[int], typer.Option(min=0, help="Tuning trials (default FENGQIAO_TUNING_TRIALS).")] = None,
+) -> None:
+    """Rolling-origin backtest against the baselines (and the oracle) as an MLflow run with its report; registers nothing."""
+    entities = _entities(entity)
+    _run("backtest", lambda: backtest_job(_model_settings(ctx, model, trials), entities, progress=_StepPrinter()))
+
+
+@app.command()
+def promote(
+    ctx: typer.Context,
+    entity: Annotated[str, typer.Option(help="village or project.")] = "village",
+    version: Annotated[Optional[str], typer.Option(help="Registered version to judge (default: the latest).")] = None,
+) -> None:
+    """Promotion gate: score a version and the champion on the same folds; move the alias `champion` only if it is not worse."""
+    if entity not in ("village", "project"):
+        raise typer.BadParameter("must be village or project", param_hint="--entity")
+    _run("promote", lambda: promote_job(_settings(ctx), entity, version, progress=_StepPrinter()))
+
+
 @app.command()
 def demo(ctx: typer.Context) -> None:
-    """The main job on the embedded defaults: simulate → ingest → features (training, scoring
-    and the API come with later issues)."""
+    """The main job on the embedded defaults: simulate → ingest → features → train, register
+    and promote (scoring and the API come with later issues)."""
     try:
         settings = _settings(ctx)
         config = dataclasses.replace(DEFAULTS, horizon_days=settings.horizon_days)
@@ -236,6 +291,7 @@ def demo(ctx: typer.Context) -> None:
         _run("simulate", lambda: simulate_job(config, settings.raw_dir, progress=_StepPrinter())),
         _run("ingest", lambda: ingest_job(settings, str(settings.raw_dir), create_key=True)),
         _run("features", lambda: features_job(settings)),
+        _run("train", lambda: train_job(settings, progress=_StepPrinter())),
     ]
     total = sum(r.seconds for r in results)
     wh = settings.warehouse_dir
@@ -244,7 +300,9 @@ def demo(ctx: typer.Context) -> None:
                f"  {wh}/ingest_report.json    counts in / accepted / rejected per table and reason\n"
                f"  {wh}/rejects/              every rejected row with its reason\n"
                f"  {wh}/features_village.parquet, features_project.parquet   features and labels\n"
-               f"  {wh}/oracle.parquet        the true {config.horizon_days}-day incident probability (synthetic worlds only)")
+               f"  {wh}/oracle.parquet        the true {config.horizon_days}-day incident probability (synthetic worlds only)\n"
+               f"  MLflow store: {settings.tracking_uri} (artifacts under {settings.mlflow_dir / 'artifacts'})\n"
+               f"  open it with: mlflow ui --backend-store-uri {settings.tracking_uri}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -36,3 +37,39 @@ def small_mechanics() -> SimpleNamespace:
     history_seed, oracle_seed = (int(s) for s in rng.integers(0, 2**31 - 1, size=2))
     return SimpleNamespace(config=SMALL, mech=mech, history_seed=history_seed, oracle_seed=oracle_seed,
                            history=run_history(history_seed, SMALL, mech))
+
+
+MODEL_WORLD = SimulationConfig(seed=11, scale=0.1, years=2.2, oracle_paths=8)
+"""About 200 villages and 26 months: enough labelled weeks for a two-month backtest with
+calibration and early-stopping slices (the models' tests)."""
+
+
+@pytest.fixture(scope="session")
+def model_warehouse(tmp_path_factory) -> Path:
+    """The model world ingested, with its feature tables (30-day labels) and oracle."""
+    from features.engine import build_and_write
+    from features.ingest import run_ingest
+    from pipelines.simulate.export import copy_truth, write_export
+
+    root = tmp_path_factory.mktemp("model-world")
+    world = simulate_world(MODEL_WORLD)
+    write_export(world, root / "raw")
+    run_ingest(root / "raw", root / "warehouse", b"k" * 32, as_of=world.config.end_ts)
+    copy_truth(root / "raw", root / "warehouse")
+    build_and_write(root / "warehouse", horizon_days=30)
+    return root / "warehouse"
+
+
+@pytest.fixture(scope="session")
+def incidents_only_warehouse(model_warehouse, tmp_path_factory) -> Path:
+    """The same world as a city that has only `regions` and `incidents` (and the oracle)."""
+    import shutil
+
+    from features.engine import build_and_write
+
+    out = tmp_path_factory.mktemp("incidents-only") / "warehouse"
+    out.mkdir()
+    for name in ("regions.parquet", "incidents.parquet", "oracle.parquet"):
+        shutil.copy(model_warehouse / name, out / name)
+    build_and_write(out, horizon_days=30)
+    return out

@@ -1,0 +1,71 @@
+"""Models chosen by name (the ``FENGQIAO_MODEL`` setting and the CLI's ``--model``).
+
+Every entry is calibrated the same way (``CalibratedRisk``), except ``plain_lightgbm``: the
+fixed, untuned LightGBM of experiments/world_difficulty.py, kept as the yardstick the main
+model must beat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from sklearn.base import BaseEstimator
+
+from fengqiao.errors import ConfigurationError
+from models.calibration import CalibratedRisk
+from models.estimators import LightGBMRisk, LogisticRisk, RecentIncidentsRisk
+from models.featuremeta import monotone_sign, recent_incident_columns
+from models.hawkes import HAWKES_COLUMN, HawkesRisk, LightGBMWithHawkes
+from models.history import DERIVED_COLUMNS, lag_columns
+
+PLAIN_LIGHTGBM = dict(learning_rate=0.05, num_leaves=31, min_child_samples=50, subsample=0.8, subsample_freq=1,
+                      colsample_bytree=0.8)
+"""experiments/world_difficulty.py's plain model: 300 trees, these parameters, all features."""
+
+MODEL_NAMES: tuple[str, ...] = ("lightgbm", "lightgbm_hawkes", "hawkes", "logistic", "recent_incidents", "incident_lags",
+                                "plain_lightgbm")
+HAWKES_MODELS: tuple[str, ...] = ("hawkes", "lightgbm_hawkes")
+"""Models that need the table's incident history (``hawkes=`` of ``build_model``)."""
+BASELINES: tuple[str, ...] = ("recent_incidents", "incident_lags")
+"""The honest baselines: what the committee does today, and a model on incident counts only."""
+
+
+class UnknownModelError(ConfigurationError):
+    """A model name that the catalogue does not know, or a model without the data it needs."""
+
+
+def build_model(name: str, entity: str, features: Sequence[str], horizon_days: int,
+                lightgbm_params: Mapping | None = None, calibration: str = "auto",
+                calibration_weeks: int = 8, n_jobs: int = 1, hawkes=None) -> BaseEstimator:
+    """The named model, configured for ``entity`` and its ``features``; the Hawkes models
+    also need ``hawkes`` (a ``models.data.HawkesInputs``)."""
+    signs = {f: monotone_sign(entity, f) for f in features}
+    if name in HAWKES_MODELS and hawkes is None:
+        raise UnknownModelError(f"model {name!r} needs the incident history of its training table")
+    if name in HAWKES_MODELS:
+        process = HawkesRisk(hawkes.history, hawkes.row_entity, hawkes.row_day, horizon_days=horizon_days)
+    if name == "hawkes":
+        core = process
+    elif name == "lightgbm_hawkes":
+        core = LightGBMWithHawkes(
+            LightGBMRisk(params=dict(lightgbm_params or {}), columns=[*features, HAWKES_COLUMN],
+                         monotone={**signs, HAWKES_COLUMN: 1}, horizon_days=horizon_days, n_jobs=n_jobs), process)
+    elif name == "lightgbm":
+        core = LightGBMRisk(params=dict(lightgbm_params or {}), columns=list(features), monotone=signs,
+                            horizon_days=horizon_days, n_jobs=n_jobs)
+    elif name == "logistic":
+        core = LogisticRisk(columns=list(features))
+    elif name == "recent_incidents":
+        count, tie = recent_incident_columns(entity)
+        core = RecentIncidentsRisk(count=count, tie_break=tie)
+    elif name == "incident_lags":
+        lags = lag_columns()
+        core = LightGBMRisk(params={"num_leaves": 7, "min_child_samples": 100}, columns=lags,
+                            monotone={c: 1 for c in lags}, horizon_days=horizon_days, n_jobs=n_jobs)
+    elif name == "plain_lightgbm":
+        table_features = [f for f in features if f not in DERIVED_COLUMNS]
+        return LightGBMRisk(params=PLAIN_LIGHTGBM, columns=table_features, max_trees=300, early_stopping_weeks=0,
+                            horizon_days=horizon_days, n_jobs=n_jobs)
+    else:
+        raise UnknownModelError(f"unknown model {name!r}: choose one of {', '.join(MODEL_NAMES)}")
+    return CalibratedRisk(core, method=calibration, calibration_weeks=calibration_weeks, horizon_days=horizon_days)

@@ -1,0 +1,76 @@
+"""Everything models/ needs to know about the feature engine, in one place.
+
+The models read feature *tables* (``features_<entity>.parquet``: the entity id, ``snapshot``,
+float features, ``label``). What the tables do not say — the id column of each entity, a
+feature's factor group and its zh/en title, and which features may only raise risk — is taken
+from the engine's registry here and nowhere else, so that a change of the engine touches one
+module.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import pandas as pd
+
+from features.engine import GROUPS, feature_registry
+
+ENTITIES: tuple[str, ...] = ("village", "project")
+ID_COLUMNS: dict[str, str] = {"village": "village_id", "project": "project_id"}
+NON_FEATURES: frozenset[str] = frozenset({"village_id", "project_id", "snapshot", "label"})
+DERIVED_GROUP = "incident_history"
+"""Group of the columns models/ derives from the tables (weekly lags, long-memory rates)."""
+
+_MONOTONE = re.compile(
+    r"(linked_)?(unresolved|unclosed|open)_.*"
+    r"|(linked_|villages_|severe_)?incidents_(\d+d|decay_\d+d)"
+    r"|(linked_)?(collective_|leapfrog_)?petitions_(\d+d|decay_\d+d)"
+    r"|incidents_lag_\d+w|incidents_all_history|incident_rate_shrunk"
+)
+_MONOTONE_UNITS = ("count", "decayed_count")
+
+
+def id_column(entity: str) -> str:
+    """The id column of an entity's feature table."""
+    return ID_COLUMNS[entity]
+
+
+def feature_columns(frame: pd.DataFrame) -> list[str]:
+    """The feature columns of a feature table, in table order."""
+    return [c for c in frame.columns if c not in NON_FEATURES]
+
+
+@lru_cache(maxsize=4)
+def _registry(entity: str):
+    return feature_registry(entity)
+
+
+def feature_group(entity: str, name: str) -> str:
+    """A feature's factor group (derived model columns count as incident history)."""
+    registry = _registry(entity)
+    return registry[name].group if name in registry else DERIVED_GROUP
+
+
+def group_title(group: str, lang: str = "en") -> str:
+    """The zh or en title of a factor group."""
+    zh, en = GROUPS.get(group, (group, group))
+    return zh if lang == "zh" else en
+
+
+def monotone_sign(entity: str, name: str) -> int:
+    """+1 where more of the feature can never lower risk — open (unresolved, unclosed)
+    cases, petitions in total and collective or leapfrog, past incidents and their rates —
+    else 0 (unconstrained: kinds and channels of cases, ratios, trends, recency)."""
+    registry = _registry(entity)
+    if name in registry and registry[name].unit not in _MONOTONE_UNITS:
+        return 0
+    return 1 if _MONOTONE.fullmatch(name) else 0
+
+
+def recent_incident_columns(entity: str) -> tuple[str, str]:
+    """The recent-incidents baseline's score and tie-breaker: incidents (of the project) in
+    the last 365 days, then the last 90."""
+    return ("incidents_365d", "incidents_90d") if entity == "village" else ("linked_incidents_365d", "linked_incidents_90d")
+
+

@@ -1,0 +1,34 @@
+"""Risk levels 红/橙/黄/蓝 (red, orange, yellow, blue) from calibrated probabilities."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from models.metrics import top_k_mask
+
+LEVELS: tuple[str, ...] = ("红", "橙", "黄", "蓝")
+LEVEL_NAMES_EN: dict[str, str] = {"红": "red", "橙": "orange", "黄": "yellow", "蓝": "blue"}
+
+
+def levels_by_threshold(p: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
+    """红 where p ≥ thresholds[0], 橙 where p ≥ thresholds[1], 黄 where p ≥ thresholds[2],
+    else 蓝. Thresholds are probabilities of an incident within the horizon, descending."""
+    red, orange, yellow = (float(t) for t in thresholds)
+    if not 1 >= red >= orange >= yellow >= 0:
+        raise ValueError(f"level thresholds must descend within [0, 1] (red ≥ orange ≥ yellow), got {thresholds}")
+    p = np.asarray(p, dtype=float)
+    return np.select([p >= red, p >= orange, p >= yellow], ["红", "橙", "黄"], default="蓝").astype(object)
+
+
+def levels_by_budget(p: np.ndarray, snapshots: np.ndarray, budgets: Sequence[float]) -> np.ndarray:
+    """Levels by alert budget per snapshot: the top budgets[0] share of entities are 红, the
+    top budgets[1] (cumulative) 橙 or higher, the top budgets[2] 黄 or higher, the rest 蓝."""
+    red, orange, yellow = (float(b) for b in budgets)
+    if not 0 <= red <= orange <= yellow <= 1:
+        raise ValueError(f"level budgets must be cumulative shares ascending within [0, 1], got {budgets}")
+    out = np.full(len(p), "蓝", dtype=object)
+    for level, budget in (("黄", yellow), ("橙", orange), ("红", red)):
+        out[top_k_mask(p, snapshots, budget)] = level
+    return out

@@ -1,0 +1,110 @@
+"""The model jobs — train, backtest, promote — each a plain function over Settings, so that
+the CLI (and later the Prefect flows) only wire them together."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from fengqiao.settings import Settings
+from models.data import load_training_table
+from models.featuremeta import ENTITIES
+from models.hawkes import for_rows
+from models.levels import LEVELS, levels_by_budget, levels_by_threshold
+from models.tracking import artifact_location, log_training, promote, use_store
+from models.training import TrainingOptions, TrainingResult, train_and_backtest
+from pipelines.jobs import JobResult
+
+Progress = Callable[[str, int, int], None]
+
+
+def training_options(settings: Settings, model: str | None = None) -> TrainingOptions:
+    """The training options the settings ask for."""
+    return TrainingOptions(model=model or settings.model, horizon_days=settings.horizon_days,
+                           backtest_months=settings.backtest_months, alert_budget=settings.alert_budget,
+                           tuning_trials=settings.tuning_trials, bootstrap_draws=settings.bootstrap_draws,
+                           calibration=settings.calibration, n_jobs=settings.n_jobs)
+
+
+def _artifacts(settings: Settings) -> str | None:
+    """The embedded store keeps its artifacts beside its database; a server keeps its own."""
+    return artifact_location(settings.mlflow_dir) if settings.mlflow_tracking_uri is None else None
+
+
+def latest_levels(settings: Settings, entity: str, result: TrainingResult) -> tuple[str, dict[str, int]]:
+    """Risk levels of every entity at the latest snapshot (labelled or not) by the final model."""
+    table = load_training_table(settings.warehouse_dir, entity, settings.horizon_days, labelled_only=False)
+    latest = (table.frame["snapshot"] == table.frame["snapshot"].max()).to_numpy()
+    h = table.hawkes
+    model = for_rows(result.model, h.history, h.row_entity, h.row_day)
+    p = model.predict_proba(table.X[latest])[:, 1]
+    snaps = table.frame.loc[latest, "snapshot"].to_numpy()
+    if settings.level_budgets is not None:
+        levels = levels_by_budget(p, snaps, settings.level_budgets)
+    else:
+        levels = levels_by_threshold(p, settings.level_thresholds)
+    counts = pd.Series(levels).value_counts()
+    return str(pd.Timestamp(snaps[0]).date()), {lv: int(counts.get(lv, 0)) for lv in LEVELS}
+
+
+def _result_lines(result: TrainingResult) -> list[str]:
+    cols = [c for c in ("roc_auc", "pr_auc", "precision_at_k", "pai", "ece", "share_of_oracle_lift") if c in result.summary]
+    table = result.summary[["model", *cols]].copy()
+    lines = [f"  backtest: {len(result.folds)} monthly folds from {str(result.folds[0].test_start)[:10]}, "
+             f"{len(result.predictions):,} scored rows"]
+    lines += ["  " + line for line in table.to_string(index=False, float_format=lambda v: f"{v:.3f}").splitlines()]
+    if result.assessment:
+        lines.append(f"  prior assessment level as a ranking: ROC-AUC {result.assessment['assessment_roc_auc']:.3f} "
+                     f"vs model {result.assessment['model_roc_auc']:.3f} on the same project rows")
+    return lines
+
+
+def train_job(settings: Settings, entities: Sequence[str] = ENTITIES, model: str | None = None,
+              register: bool = True, gate: bool = True, progress: Progress | None = None) -> JobResult:
+    """Tune, backtest against the baselines (and the oracle), fit, log a run to MLflow and,
+    with ``register``, register the model; with ``gate`` run the promotion gate on it."""
+    started = time.perf_counter()
+    client = use_store(settings.tracking_uri)
+    options = training_options(settings, model)
+    lines = [f"MLflow store: {settings.tracking_uri}"]
+    for entity in entities:
+        path = Path(settings.warehouse_dir) / f"features_{entity}.parquet"
+        if entity == "project" and not path.exists():
+            lines.append("project: no feature table (the warehouse has no projects) — skipped")
+            continue
+        table = load_training_table(settings.warehouse_dir, entity, settings.horizon_days)
+        result = train_and_backtest(table, options, progress=progress)
+        record = log_training(result, table, options, client, _artifacts(settings), register=register)
+        lines += [f"{entity}: run {record.run_id}" + (f", registered version {record.version}" if record.version else ""),
+                  *_result_lines(result), f"  report: {record.report}"]
+        snapshot, levels = latest_levels(settings, entity, result)
+        lines.append(f"  levels at {snapshot}: " + ", ".join(f"{lv} {n}" for lv, n in levels.items()))
+        if register and gate:
+            decision = promote(client, table, options, version=record.version, progress=progress)
+            lines.append(f"  promotion gate: {decision.reason}")
+    return JobResult("train", time.perf_counter() - started, lines)
+
+
+def backtest_job(settings: Settings, entities: Sequence[str] = ENTITIES, model: str | None = None,
+                 progress: Progress | None = None) -> JobResult:
+    """The backtest and its report as an MLflow run, without registering a model."""
+    return _renamed(train_job(settings, entities, model, register=False, gate=False, progress=progress), "backtest")
+
+
+def promote_job(settings: Settings, entity: str, version: str | None = None, progress: Progress | None = None) -> JobResult:
+    """Run the promotion gate on a registered version (default: the latest)."""
+    started = time.perf_counter()
+    client = use_store(settings.tracking_uri)
+    table = load_training_table(settings.warehouse_dir, entity, settings.horizon_days)
+    decision = promote(client, table, training_options(settings), version=version, progress=progress)
+    return JobResult("promote", time.perf_counter() - started, [f"{entity} version {decision.challenger_version}: {decision.reason}"])
+
+
+def _renamed(result: JobResult, name: str) -> JobResult:
+    return JobResult(name, result.seconds, result.lines)
+
+
+__all__ = ["backtest_job", "latest_levels", "promote_job", "train_job", "training_options"]
