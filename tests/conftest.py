@@ -49,13 +49,14 @@ def model_warehouse(tmp_path_factory) -> Path:
     """The model world ingested, with its feature tables (30-day labels) and oracle."""
     from features.engine import build_and_write
     from features.ingest import run_ingest
-    from pipelines.simulate.export import copy_truth, write_export
+    from features.truth import ORACLE_FILES
+    from pipelines.simulate.export import write_export
 
     root = tmp_path_factory.mktemp("model-world")
     world = simulate_world(MODEL_WORLD)
     write_export(world, root / "raw")
-    run_ingest(root / "raw", root / "warehouse", b"k" * 32, as_of=world.config.end_ts)
-    copy_truth(root / "raw", root / "warehouse")
+    run_ingest(root / "raw", root / "warehouse", b"k" * 32, as_of=world.config.end_ts,
+               companions={name: root / "raw" / name for name in ORACLE_FILES.values()})
     build_and_write(root / "warehouse", horizon_days=30)
     return root / "warehouse"
 
