@@ -15,6 +15,7 @@ from features.city import City, load_city
 from features.engine import EngineOptions, NeighbourParams, build_and_write, features_path
 from features.ingest import run_ingest
 from features.truth import ORACLE_FILES, check_horizon, stored_oracle_horizon
+from fengqiao.errors import ConfigurationError
 from fengqiao.settings import Settings
 from pipelines.simulate.config import Progress, SimulationConfig
 from pipelines.simulate.export import WORLD_FILE, rates_table, write_export
@@ -80,11 +81,15 @@ def ingest_job(settings: Settings, source: str, mapping: Path | None = None, cre
 
 def simulated_export_end(source: str) -> pd.Timestamp | None:
     """The moment a simulated export was made (``end`` in its ``world.json``), or None for a
-    real export."""
+    real export and for a world recorded before the simulator wrote its end."""
     record = Path(source) / WORLD_FILE
     if not record.is_file():
         return None
-    return pd.Timestamp(json.loads(record.read_text())["end"])
+    try:
+        end = json.loads(record.read_text(encoding="utf-8")).get("end")
+    except (OSError, ValueError, AttributeError) as err:
+        raise ConfigurationError(f"{record} is not a world record the simulator wrote; remove it or pass --as-of") from err
+    return None if end is None else pd.Timestamp(end)
 
 
 def city_of(settings: Settings) -> City:

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from fengqiao.errors import ConfigurationError
 from pipelines.cli import app
+from pipelines.jobs import simulated_export_end
 from pipelines.simulate.dirty import ACCEPTED, REDACTED
 from pipelines.simulate.config import SimulationConfig
 
@@ -65,3 +66,13 @@ def test_simulate_announces_each_step_and_ingest_reads_the_export_at_the_worlds_
     report = json.loads((tmp_path / "var" / "warehouse" / "ingest_report.json").read_text())
     rejected = sum(t["rejected"] for t in report["tables"].values())
     assert expected > 0 and rejected == expected
+
+
+def test_a_world_record_without_its_end_falls_back_to_now_and_a_broken_one_is_named(tmp_path):
+    """An export simulated before world.json recorded its end is read as of now; a world.json
+    that is not JSON is a clear configuration error naming the file."""
+    (tmp_path / "world.json").write_text(json.dumps({"config": {}, "rates": {}}))
+    assert simulated_export_end(str(tmp_path)) is None
+    (tmp_path / "world.json").write_text("{not json")
+    with pytest.raises(ConfigurationError, match="world.json"):
+        simulated_export_end(str(tmp_path))
