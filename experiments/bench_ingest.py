@@ -30,10 +30,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
+from results_table import publish
 
 from pipelines.simulate.csv_text import frame_as_text
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SEED = 20261128
 BAD_SHARE = 0.25
 BAD_TABLE = "patrols"
@@ -133,14 +133,8 @@ def main() -> None:
     lines = [f"# bench_ingest — {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores, "
              f"Python {platform.python_version()}", "",
              f"Target: a scale-10 source with {BAD_SHARE:.0%} of one table's rows bad ({bad_rows:,} {BAD_TABLE} rows "
-             f"here) ingested or refused in under {TARGET_S:.0f} s and {TARGET_GIB:g} GiB.", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(r[h]) for h in header) + " |" for r in rows]
-    table = "\n".join(lines)
-    print(table)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bench_ingest.md").write_text(table + "\n")
-    (RESULTS / "bench_ingest.json").write_text(json.dumps(rows, indent=2) + "\n")
+             f"here) ingested or refused in under {TARGET_S:.0f} s and {TARGET_GIB:g} GiB.", ""]
+    publish("bench_ingest", lines, header, rows, rows)
 
 
 if __name__ == "__main__":

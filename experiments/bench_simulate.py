@@ -21,7 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from results_table import publish
+
 SEED = 20261128
 TARGETS = {1.0: (60.0, None), 10.0: (600.0, 8.0)}
 
@@ -74,14 +75,8 @@ def main() -> None:
     header = ["scale", "villages", "events", "simulate_s", "ingest_s", "total_s", "simulate_peak_gib",
               "ingest_peak_gib", "target_s", "target_gib", "meets_target"]
     lines = [f"# bench_simulate — {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores, "
-             f"Python {platform.python_version()}", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(r[h]) for h in header) + " |" for r in rows]
-    table = "\n".join(lines)
-    print(table)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bench_simulate.md").write_text(table + "\n")
-    (RESULTS / "bench_simulate.json").write_text(json.dumps(rows, indent=2) + "\n")
+             f"Python {platform.python_version()}", ""]
+    publish("bench_simulate", lines, header, rows, rows)
 
 
 if __name__ == "__main__":

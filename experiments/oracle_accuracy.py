@@ -13,19 +13,16 @@ Writes experiments/results/oracle_accuracy.md and .json.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
+from results_table import publish
 
 from pipelines.simulate.config import SimulationConfig
 from pipelines.simulate.history import run_history
 from pipelines.simulate.mechanics import world_mechanics
 from pipelines.simulate.oracle import oracle, project_rows
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def compare(name: str, estimate: np.ndarray, reference: np.ndarray) -> dict:
@@ -60,16 +57,10 @@ def main() -> None:
     header = ["entity", "rows", "mean_p", "mean_abs_diff", "p99_abs_diff", "mean_abs_diff_over_mean_p", "correlation"]
     lines = [f"# oracle_accuracy — {time.strftime('%Y-%m-%d')}", "",
              f"Default world, {args.snapshots} snapshots evenly spread: the oracle's {config.oracle_paths} paths "
-             f"({paths_s:.1f} s) against {args.reference_paths} paths from another stream ({reference_s:.1f} s).", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(r[h]) for h in header) + " |" for r in rows]
-    table = "\n".join(lines)
-    print(table)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "oracle_accuracy.md").write_text(table + "\n")
-    (RESULTS / "oracle_accuracy.json").write_text(json.dumps(
-        {"paths": config.oracle_paths, "reference_paths": args.reference_paths, "snapshots": chosen.tolist(),
-         "rows": rows}, indent=2) + "\n")
+             f"({paths_s:.1f} s) against {args.reference_paths} paths from another stream ({reference_s:.1f} s).", ""]
+    publish("oracle_accuracy", lines, header, rows,
+            {"paths": config.oracle_paths, "reference_paths": args.reference_paths, "snapshots": chosen.tolist(),
+             "rows": rows})
 
 
 if __name__ == "__main__":
