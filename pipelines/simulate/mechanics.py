@@ -13,7 +13,13 @@ from features.engine.neighbours import NeighbourParams, find_neighbours
 from pipelines.simulate import dynamics
 from pipelines.simulate.config import SimulationConfig
 from pipelines.simulate.geography import build_regions
-from pipelines.simulate.projects import build_projects, project_day_arrays, project_severity, project_village_pairs
+from pipelines.simulate.projects import (
+    ProjectSites,
+    build_projects,
+    project_day_arrays,
+    project_severity,
+    project_village_pairs,
+)
 
 BURN_IN_DAYS = 240
 """Days simulated before the recorded history so that its first day is in steady state."""
@@ -83,6 +89,7 @@ class Mechanics:
     arrays: dynamics.WorldArrays
     traits: VillageTraits
     regions: pd.DataFrame
+    sites: ProjectSites
     projects: pd.DataFrame
     snapshot_days: np.ndarray
     ramp: np.ndarray
@@ -92,7 +99,8 @@ def world_mechanics(rng: np.random.Generator, config: SimulationConfig) -> Mecha
     """Places, projects, traits, graph and calendar of the world ``config`` describes."""
     start, n_days = config.start_ts, config.n_days
     regions = build_regions(rng, config.scale)
-    projects = build_projects(rng, regions, start, n_days)
+    sites = ProjectSites.of(regions)
+    projects = build_projects(rng, regions, sites, start, n_days)
     traits = village_traits(rng, regions)
     nb_ptr, nb_idx, nb_w = neighbour_graph(regions)
     pair_proj, pair_vill = project_village_pairs(projects, regions)
@@ -112,4 +120,4 @@ def world_mechanics(rng: np.random.Generator, config: SimulationConfig) -> Mecha
     )
     first_monday = (7 - start.day_of_week) % 7
     snapshot_days = np.arange(first_monday, n_days, 7, dtype=np.int64)
-    return Mechanics(arrays, traits, regions, projects, snapshot_days, ramp)
+    return Mechanics(arrays, traits, regions, sites, projects, snapshot_days, ramp)

@@ -9,7 +9,7 @@ from features.engine.projects import RECENTLY_COMPLETED_DAYS
 from pipelines.simulate import dynamics
 from pipelines.simulate.config import Progress, SimulationConfig, quiet
 from pipelines.simulate.mechanics import Mechanics
-from pipelines.simulate.projects import ProjectSites, announcements_per_day, draw_projects
+from pipelines.simulate.projects import announcements_per_day, draw_projects
 
 
 def drawn_projects(seed: int, snapshot_index: np.ndarray, snapshot_days: np.ndarray, horizon_days: int,
@@ -17,12 +17,11 @@ def drawn_projects(seed: int, snapshot_index: np.ndarray, snapshot_days: np.ndar
     """For each snapshot and forward path, the projects announced in [t, t + horizon) drawn
     from the generating process (its own stream per snapshot, nothing from the history)."""
     rate = announcements_per_day(mech.regions)
-    sites = ProjectSites.of(mech.regions)
     counts, days, sev, links, shares = [], [], [], [], []
     for s, t in zip(snapshot_index, snapshot_days):
         rng = np.random.default_rng([seed, int(s)])
         per_path = rng.poisson(rate * horizon_days, n_paths)
-        draws = draw_projects(rng, sites, int(per_path.sum()))
+        draws = draw_projects(rng, mech.sites, int(per_path.sum()))
         announced = t + rng.integers(0, horizon_days, int(per_path.sum()))
         counts.append(per_path)
         days.append(np.column_stack([announced, announced[:, None] + draws.stages]))

@@ -117,7 +117,8 @@ def draw_projects(rng: np.random.Generator, sites: ProjectSites, n: int) -> Proj
     )
 
 
-def build_projects(rng: np.random.Generator, regions: pd.DataFrame, start: pd.Timestamp, n_days: int) -> pd.DataFrame:
+def build_projects(rng: np.random.Generator, regions: pd.DataFrame, sites: ProjectSites, start: pd.Timestamp,
+                   n_days: int) -> pd.DataFrame:
     """The `projects` table: every project announced in the two years before the history
     and during it (a Poisson process; the platform knows nothing announced later), with its
     timeline.
@@ -127,7 +128,7 @@ def build_projects(rng: np.random.Generator, regions: pd.DataFrame, start: pd.Ti
     """
     span = HISTORY_BEFORE_DAYS + n_days
     n = int(rng.poisson(announcements_per_day(regions) * span))
-    draws = draw_projects(rng, ProjectSites.of(regions), n)
+    draws = draw_projects(rng, sites, n)
     announced = rng.integers(-HISTORY_BEFORE_DAYS, n_days, n)
     acquisition, construction, completed = (announced + draws.stages[:, k] for k in range(3))
     vids = regions["village_id"].to_numpy()
