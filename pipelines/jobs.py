@@ -17,7 +17,7 @@ from features.ingest import run_ingest
 from features.truth import ORACLE_FILES, check_horizon, stored_oracle_horizon
 from fengqiao.errors import ConfigurationError
 from fengqiao.settings import Settings
-from pipelines.simulate.config import Progress, SimulationConfig
+from pipelines.simulate.config import Progress, SimulationConfig, quiet
 from pipelines.simulate.export import WORLD_FILE, rates_table, write_export
 from pipelines.simulate.world import simulate_world
 
@@ -39,9 +39,9 @@ class JobResult:
 def simulate_job(config: SimulationConfig, out_dir: Path, dirty: bool = False, dirty_rate: float = 0.01,
                  progress: Progress | None = None) -> JobResult:
     """Simulate a world and write it as a platform export to ``out_dir``; ``progress`` hears
-    of each step (see ``pipelines.simulate.world.Progress``)."""
+    of each step (see ``pipelines.simulate.config.Progress``)."""
     started = time.perf_counter()
-    report = progress or (lambda step, done, total: None)
+    report = progress or quiet
     world = simulate_world(config, progress=report)
     report("export", 0, 0)
     written = write_export(world, out_dir, dirty=dirty, dirty_rate=dirty_rate)
