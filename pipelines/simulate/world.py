@@ -89,13 +89,14 @@ def simulate_world(config: SimulationConfig = SimulationConfig(), progress: Prog
     return world
 
 
-def incident_labels(incident_log: np.ndarray, n_villages: int, snapshot_days: np.ndarray, horizon: int) -> np.ndarray:
-    """label[s, v]: did village v have an incident in days [t_s, t_s + horizon)?"""
-    days, vills = incident_log[:, 0], incident_log[:, 1]
-    n_days = max(int(snapshot_days.max()) + horizon, int(days.max(initial=0)) + 1)
-    by_day = np.zeros((n_days, n_villages), dtype=np.int32)
-    np.add.at(by_day, (days, vills), 1)
-    cum = np.vstack([np.zeros((1, n_villages), dtype=np.int64), np.cumsum(by_day, axis=0)])
+def incident_labels(incident_log: np.ndarray, n_entities: int, snapshot_days: np.ndarray, horizon: int) -> np.ndarray:
+    """label[s, e]: did entity e (column 1 of the log: a village, or a project) have an
+    incident (day in column 0) in days [t_s, t_s + horizon)?"""
+    days, entity = incident_log[:, 0], incident_log[:, 1]
+    n_days = max(int(snapshot_days.max(initial=0)) + horizon, int(days.max(initial=0)) + 1)
+    by_day = np.zeros((n_days, n_entities), dtype=np.int32)
+    np.add.at(by_day, (days, entity), 1)
+    cum = np.vstack([np.zeros((1, n_entities), dtype=np.int64), np.cumsum(by_day, axis=0)])
     return (cum[snapshot_days + horizon] - cum[snapshot_days]) > 0
 
 
@@ -145,13 +146,8 @@ def project_week_labels(incident_log: np.ndarray, proj_days: np.ndarray, snapsho
     """For every project-week the platform follows (``project_rows``): was an incident linked
     to the project in [t, t + horizon)?"""
     s_idx, j_idx = project_rows(proj_days, snapshot_days)
-    linked = incident_log[incident_log[:, 2] >= 0]
-    n_days = int(max(snapshot_days.max(initial=0) + horizon, linked[:, 0].max(initial=0) + 1))
-    by_day = np.zeros((n_days + 1, len(proj_days)), dtype=np.int32)
-    np.add.at(by_day, (linked[:, 0] + 1, linked[:, 2]), 1)
-    cum = np.cumsum(by_day, axis=0)
-    t = snapshot_days[s_idx]
-    return (cum[t + horizon, j_idx] - cum[t, j_idx]) > 0
+    linked = incident_log[incident_log[:, 2] >= 0][:, [0, 2]]
+    return incident_labels(linked, len(proj_days), snapshot_days, horizon)[s_idx, j_idx]
 
 
 def config_dict(config: SimulationConfig) -> dict:
