@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     max_assign_distance_km: float = Field(
         5.0, gt=0, description="Events located by coordinates go to the nearest region centre within this distance."
     )
+    ingest_batch_rows: int = Field(
+        1_000_000, ge=1, description="Rows of a table ingest reads and validates at a time (memory holds one batch)."
+    )
     city_config: Path | None = Field(
         None, description="YAML file of the city's extra tables, event sources, entity kinds and holiday calendar."
     )

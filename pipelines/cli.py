@@ -135,7 +135,8 @@ def simulate(
 
 class _StepPrinter:
     """Prints a line when each step of a long job starts, and a progress bar (on stderr)
-    while a step that counts its work runs."""
+    while a step that counts its work runs. The bar is drawn again at every report (a report
+    is a batch of work, not a row), and its total follows the step's latest estimate."""
 
     def __init__(self) -> None:
         self._step: str | None = None
@@ -153,7 +154,8 @@ class _StepPrinter:
                 self._task = self._bar.add_task(step, total=total)
                 self._bar.start()
         if self._bar is not None:
-            self._bar.update(self._task, completed=done)
+            self._bar.update(self._task, completed=done, total=total)
+            self._bar.refresh()
             if done >= total:
                 self._stop()
 
@@ -183,7 +185,8 @@ def ingest(
     def job() -> JobResult:
         settings = _settings(ctx)
         moment = _timestamp(as_of, settings.timezone)
-        return ingest_job(settings, source or str(settings.raw_dir), mapping, create_key, moment, allow_shrink)
+        return ingest_job(settings, source or str(settings.raw_dir), mapping, create_key, moment, allow_shrink,
+                          progress=_StepPrinter())
 
     _run("ingest", job)
 
@@ -289,7 +292,7 @@ def demo(ctx: typer.Context) -> None:
         _fail(err)
     results = [
         _run("simulate", lambda: simulate_job(config, settings.raw_dir, progress=_StepPrinter())),
-        _run("ingest", lambda: ingest_job(settings, str(settings.raw_dir), create_key=True)),
+        _run("ingest", lambda: ingest_job(settings, str(settings.raw_dir), create_key=True, progress=_StepPrinter())),
         _run("features", lambda: features_job(settings)),
         _run("train", lambda: train_job(settings, progress=_StepPrinter())),
     ]

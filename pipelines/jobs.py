@@ -16,8 +16,9 @@ from features.engine import EngineOptions, NeighbourParams, build_and_write, fea
 from features.ingest import run_ingest
 from features.truth import ORACLE_FILES, check_horizon, stored_oracle_horizon
 from fengqiao.errors import ConfigurationError
+from fengqiao.progress import Progress, quiet
 from fengqiao.settings import Settings
-from pipelines.simulate.config import Progress, SimulationConfig, quiet
+from pipelines.simulate.config import SimulationConfig
 from pipelines.simulate.export import WORLD_FILE, rates_table, write_export
 from pipelines.simulate.world import simulate_world
 
@@ -39,7 +40,7 @@ class JobResult:
 def simulate_job(config: SimulationConfig, out_dir: Path, dirty: bool = False, dirty_rate: float = 0.01,
                  progress: Progress | None = None) -> JobResult:
     """Simulate a world and write it as a platform export to ``out_dir``; ``progress`` hears
-    of each step (see ``pipelines.simulate.config.Progress``)."""
+    of each step (see ``fengqiao.progress.Progress``)."""
     started = time.perf_counter()
     report = progress or quiet
     world = simulate_world(config, progress=report)
@@ -52,13 +53,14 @@ def simulate_job(config: SimulationConfig, out_dir: Path, dirty: bool = False, d
 
 
 def ingest_job(settings: Settings, source: str, mapping: Path | None = None, create_key: bool = False,
-               as_of: pd.Timestamp | None = None, allow_shrink: bool = False) -> JobResult:
+               as_of: pd.Timestamp | None = None, allow_shrink: bool = False, progress: Progress = quiet) -> JobResult:
     """Validate and pseudonymise ``source`` into the warehouse, with a simulated world's
     oracle published in the same set (and an older oracle removed when the source has none).
 
     Timestamps after ``as_of`` are rejected as future dates; its default is the end of a
     simulated world (``world.json`` in the source folder), else now. The key is read (or,
-    with ``create_key``, created) only if a table holds personal identifiers.
+    with ``create_key``, created) only if a table holds personal identifiers. ``progress``
+    hears of each batch of each table (``features.ingest.run_ingest``).
     """
     started = time.perf_counter()
     as_of = as_of if as_of is not None else simulated_export_end(source)
@@ -71,7 +73,7 @@ def ingest_job(settings: Settings, source: str, mapping: Path | None = None, cre
                         max_column_reject_share=settings.max_column_reject_share,
                         min_rows_for_share=settings.min_rows_for_reject_share,
                         max_distance_km=settings.max_assign_distance_km, companions=oracles,
-                        contracts=city.contracts)
+                        contracts=city.contracts, batch_rows=settings.ingest_batch_rows, progress=progress)
     lines = [report.summary()]
     copied = [name for name, path in oracles.items() if path is not None]
     if copied:

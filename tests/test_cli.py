@@ -73,3 +73,21 @@ def test_a_refused_ingest_exits_2_and_says_how_to_override(runner, tmp_path):
     warehouse = tmp_path / "city" / "warehouse"
     assert len(pd.read_parquet(warehouse / "regions.parquet")) == len(tables["regions"])
     assert (warehouse / "patrols.parquet").exists()
+
+
+@pytest.mark.parametrize("form", ["parquet", "csv"])
+def test_ingest_shows_each_batch_of_a_long_table_on_a_progress_bar(runner, tmp_path, monkeypatch, form):
+    """patrols (40 rows) read 15 rows at a time: the bar shows 15, 30, then 40 of 40 rows —
+    of a Parquet file's exact count, or of a CSV file's count as estimated from its bytes."""
+    monkeypatch.setenv("FENGQIAO_INGEST_BATCH_ROWS", "15")
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setenv("TTY_INTERACTIVE", "1")
+    source = write_export(clean_export(), tmp_path / "export", form)
+    result = runner.invoke(app, ["--data-root", str(tmp_path / "city"), "ingest", str(source), "--as-of", AS_OF])
+    assert result.exit_code == 0, result.output
+    assert "-- patrols" in result.output
+    shown = result.output.split("-- patrols", 1)[1].split("-- ", 1)[0]
+    for done in (15, 30):
+        assert f"{done}/40" in shown if form == "parquet" else f"{done}/" in shown
+    assert "40/40" in shown
+    assert shown.index("15/") < shown.index("30/") < shown.index("40/40")

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.ingest.privacy import ID_CARD_TOKEN, PHONE_TOKEN, pseudonym, pseudonymise, redact_free_text, redact_text
+from features.ingest.privacy import (
+    ID_CARD_TOKEN,
+    PHONE_TOKEN,
+    Pseudonymiser,
+    pseudonym,
+    redact_free_text,
+    redact_text,
+)
 
 
 def test_the_same_identifier_and_key_give_the_same_pseudonym():
@@ -21,9 +28,28 @@ def test_pseudonyms_are_short_prefixed_and_never_look_like_a_phone_number():
 
 
 def test_pseudonymise_keeps_nulls_and_repeats():
-    out = pseudonymise(pd.Series(["a", None, "a", "b"], dtype="str"), b"key")
+    out = Pseudonymiser(lambda: b"key")(pd.Series(["a", None, "a", "b"], dtype="str", index=[7, 8, 9, 10], name="k"))
     assert out.iloc[0] == out.iloc[2] != out.iloc[3]
     assert pd.isna(out.iloc[1])
+    assert list(out.index) == [7, 8, 9, 10] and out.name == "k" and out.dtype == "str"
+
+
+def test_pseudonyms_cached_across_batches_equal_a_fresh_hmac_of_each_identifier():
+    asked = []
+    pseudonymise = Pseudonymiser(lambda: asked.append(1) or b"key")
+    batches = [["w1", "w2", None, "w1"], ["w2", "w3", "w3"], [None], ["w3", "w1", "工号 4"]]
+    for batch in batches:
+        out = pseudonymise(pd.Series(batch, dtype="str"))
+        assert [None if pd.isna(p) else p for p in out] == [None if i is None else pseudonym(i, b"key") for i in batch]
+    assert len(asked) == 3, "the key is asked for only by batches that meet a new identifier"
+
+
+def test_pseudonymiser_never_asks_for_the_key_without_identifiers():
+    def no_key() -> bytes:
+        raise AssertionError("key asked for")
+
+    out = Pseudonymiser(no_key)(pd.Series([None, None], dtype="str"))
+    assert out.isna().all()
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow
 import pytest
 from fixtures.clean_export import AS_OF, clean_export, write_export
 
@@ -48,7 +49,7 @@ def test_reject_reasons_are_the_documented_codes():
 
 
 def test_the_pandera_schema_is_built_from_the_contract():
-    schema = contract_schema(DISPUTES, AS_OF, {"regions.village_id": pd.Index(["610722104201"])})
+    schema = contract_schema(DISPUTES, AS_OF, {"regions.village_id": pyarrow.array(["610722104201"])})
     assert list(schema.columns) == DISPUTES.warehouse_columns
     assert not schema.columns["dispute_id"].nullable
     assert not schema.columns["dispute_id"].unique, "duplicates are judged among the rows that pass the schema"

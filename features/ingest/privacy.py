@@ -11,11 +11,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from features.ingest.arrow import arrow_text
 
 PSEUDONYM_PREFIX = "p_"
 PSEUDONYM_BYTES = 10
@@ -74,11 +79,31 @@ def pseudonym(identifier: str, key: bytes) -> str:
     return pseudonyms([identifier], key)[0]
 
 
-def pseudonymise(identifiers: pd.Series, key: bytes) -> pd.Series:
-    """Every identifier replaced by its pseudonym (nulls stay null); one HMAC per distinct value."""
-    codes, uniques = pd.factorize(identifiers)
-    names = np.append(pseudonyms([str(u) for u in uniques], key), None)
-    return pd.Series(names[codes], index=identifiers.index, dtype="str", name=identifiers.name)
+class Pseudonymiser:
+    """Identifiers → keyed pseudonyms, each distinct identifier's HMAC computed once per run.
+
+    A worker or petitioner appears in many rows and many batches: the identifiers met so far
+    and their pseudonyms are kept as two Arrow arrays (tens of bytes an identifier) and looked
+    up with Arrow's hash join, so a batch pays HMACs only for the identifiers it meets first.
+    ``key`` is called only when a first identifier needs one.
+    """
+
+    def __init__(self, key: Callable[[], bytes]) -> None:
+        self.key = key
+        self._identifiers = pa.array([], type=pa.large_string())
+        self._pseudonyms = pa.array([], type=pa.large_string())
+
+    def __call__(self, identifiers: pd.Series) -> pd.Series:
+        """Every identifier replaced by its pseudonym (nulls stay null), index and name kept."""
+        cells = arrow_text(identifiers.astype("str"))
+        distinct = pc.drop_null(pc.unique(cells))
+        new = distinct.filter(pc.is_null(pc.index_in(distinct, value_set=self._identifiers)))
+        if len(new):
+            names = pa.array(pseudonyms(new.to_pylist(), self.key()), type=pa.large_string())
+            self._identifiers = pa.concat_arrays([self._identifiers, new])
+            self._pseudonyms = pa.concat_arrays([self._pseudonyms, names])
+        names = self._pseudonyms.take(pc.index_in(cells, value_set=self._identifiers))
+        return names.to_pandas().astype("str").set_axis(identifiers.index).rename(identifiers.name)
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,9 @@ class RawBatch:
     frame: pd.DataFrame
     source_rows: np.ndarray
     malformed: MalformedLines | None = None
+    share_read: float = 1.0
+    """Share of the table's source read once this batch is (bytes of a CSV file, rows of a
+    Parquet file; 1 for a table read whole), from which progress estimates the table's rows."""
 
 
 class TableSource(Protocol):
@@ -103,8 +106,9 @@ def _parquet_batches(path: Path, batch_rows: int) -> Iterator[RawBatch]:
     start = 1
     for batch in file.iter_batches(batch_size=batch_rows):
         frame = pa.Table.from_batches([batch]).to_pandas()
-        yield RawBatch(frame, np.arange(start, start + len(frame), dtype=np.int64))
         start += len(frame)
+        yield RawBatch(frame, np.arange(start - len(frame), start, dtype=np.int64),
+                       share_read=(start - 1) / file.metadata.num_rows)
     if start == 1:
         yield RawBatch(file.schema_arrow.empty_table().to_pandas(), np.empty(0, dtype=np.int64))
 
@@ -124,36 +128,39 @@ def _csv_batches(path: Path, encoding: str, batch_rows: int) -> Iterator[RawBatc
 
     with path.open(encoding=encoding, newline="") as fh:
         names = next(csv.reader(fh), [])
-    reader = pa_csv.open_csv(
-        path,
-        read_options=pa_csv.ReadOptions(encoding=encoding, use_threads=False, block_size=_CSV_BLOCK_BYTES),
-        parse_options=pa_csv.ParseOptions(invalid_row_handler=skip),
-        convert_options=pa_csv.ConvertOptions(column_types={n: pa.large_string() for n in names}, strings_can_be_null=True),
-    )
-    schema = reader.schema
-    next_row, handed = 1, 0
+    with pa.OSFile(str(path)) as file:
+        size = max(file.size(), 1)
+        reader = pa_csv.open_csv(
+            file,
+            read_options=pa_csv.ReadOptions(encoding=encoding, use_threads=False, block_size=_CSV_BLOCK_BYTES),
+            parse_options=pa_csv.ParseOptions(invalid_row_handler=skip),
+            convert_options=pa_csv.ConvertOptions(column_types={n: pa.large_string() for n in names}, strings_can_be_null=True),
+        )
+        schema = reader.schema
+        next_row, handed = 1, 0
 
-    def batch(rows: pa.Table, last: bool) -> RawBatch:
-        nonlocal next_row, handed
-        frame = rows.to_pandas()
-        records = np.array([r for r, _ in bad[handed:]], dtype=np.int64)
-        cells = np.array([n for _, n in bad[handed:]], dtype=np.int64)
-        numbers = np.arange(next_row, next_row + len(frame) + len(records), dtype=np.int64)
-        numbers = np.delete(numbers, records[records < next_row + len(numbers)] - next_row)[:len(frame)]
-        end = len(records) if last else int(np.searchsorted(records, numbers[-1], "right"))
-        if len(numbers):
-            next_row = int(numbers[-1]) + 1
-        handed += end
-        return RawBatch(frame, numbers, MalformedLines(records[:end], cells[:end], expected[0] or len(schema)))
+        def batch(rows: pa.Table, last: bool) -> RawBatch:
+            nonlocal next_row, handed
+            frame = rows.to_pandas()
+            records = np.array([r for r, _ in bad[handed:]], dtype=np.int64)
+            cells = np.array([n for _, n in bad[handed:]], dtype=np.int64)
+            numbers = np.arange(next_row, next_row + len(frame) + len(records), dtype=np.int64)
+            numbers = np.delete(numbers, records[records < next_row + len(numbers)] - next_row)[:len(frame)]
+            end = len(records) if last else int(np.searchsorted(records, numbers[-1], "right"))
+            if len(numbers):
+                next_row = int(numbers[-1]) + 1
+            handed += end
+            return RawBatch(frame, numbers, MalformedLines(records[:end], cells[:end], expected[0] or len(schema)),
+                            share_read=1.0 if last else file.tell() / size)
 
-    pending = schema.empty_table()
-    for record_batch in reader:
-        pending = pa.concat_tables([pending, pa.Table.from_batches([record_batch], schema=schema)])
-        while pending.num_rows >= batch_rows:
-            yield batch(pending.slice(0, batch_rows), last=False)
-            pending = pending.slice(batch_rows)
-    if pending.num_rows or handed < len(bad) or next_row == 1:
-        yield batch(pending, last=True)
+        pending = schema.empty_table()
+        for record_batch in reader:
+            pending = pa.concat_tables([pending, pa.Table.from_batches([record_batch], schema=schema)])
+            while pending.num_rows >= batch_rows:
+                yield batch(pending.slice(0, batch_rows), last=False)
+                pending = pending.slice(batch_rows)
+        if pending.num_rows or handed < len(bad) or next_row == 1:
+            yield batch(pending, last=True)
 
 
 def _read_file(path: Path, sheet: str | None, mapping: SourceMapping, batch_rows: int) -> Iterator[RawBatch]:

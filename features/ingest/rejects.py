@@ -10,16 +10,17 @@ identifiers are pseudonymised and every other text except ids is redacted.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.contracts import Column, TableContract
+from features.contracts import TableContract
+from features.ingest.arrow import arrow_text
 from features.ingest.columns import Treatment
-from features.ingest.privacy import Redactor, pseudonymise, redact_free_text
+from features.ingest.privacy import Pseudonymiser, Redactor, redact_free_text
 from features.ingest.readers import MalformedLines
 from features.ingest.reasons import (
     BAD_CODE,
@@ -42,12 +43,18 @@ _JSON_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\
 def first_problems(problems: pd.DataFrame, contract: TableContract) -> pd.DataFrame:
     """The one problem that names each failing row: first by ``REJECT_REASONS``, then by
     column order. Sorted by row."""
-    reason_rank = problems["reason"].map({r: i for i, r in enumerate(REJECT_REASONS)})
-    column_rank = problems["column"].map({c: i for i, c in enumerate(contract.column_names)})
-    if reason_rank.isna().any():
-        raise ValueError(f"unknown reject reasons {sorted(set(problems['reason'][reason_rank.isna()]))}")
+    reason_rank = _rank(problems["reason"], REJECT_REASONS)
+    column_rank = _rank(problems["column"], contract.column_names)
+    if (reason_rank < 0).any():
+        raise ValueError(f"unknown reject reasons {sorted(set(problems['reason'][reason_rank < 0]))}")
     ranked = problems.assign(_r=reason_rank, _c=column_rank).sort_values(["row", "_r", "_c"], kind="stable")
     return ranked.drop_duplicates("row")[["row", "column", "reason"]].reset_index(drop=True)
+
+
+def _rank(values: pd.Series, order: Sequence[str]) -> np.ndarray:
+    """Each value's position in ``order`` (-1 when absent), by Arrow's hash lookup."""
+    positions = pc.index_in(arrow_text(values.astype("str")), value_set=pa.array(order, type=pa.large_string()))
+    return pc.fill_null(positions, -1).to_numpy()
 
 
 def duplicate_problems(keys: pd.Series, rejected: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
@@ -66,10 +73,10 @@ def duplicate_problems(keys: pd.Series, rejected: np.ndarray) -> tuple[pd.DataFr
     return problems, kept
 
 
-def describe(reason: str, column: Column, contract: TableContract, as_of: pd.Timestamp) -> str:
-    """What is wrong with ``column`` for ``reason`` and, where it helps, what to do — the same
-    sentence for every row with this reason and column, and no cell content."""
-    name = column.name
+def describe(reason: str, name: str, contract: TableContract, as_of: pd.Timestamp) -> str:
+    """What is wrong with column ``name`` for ``reason`` and, where it helps, what to do — the
+    same sentence for every row with this reason and column, and no cell content."""
+    column = contract.column(name)
     if reason == BAD_DATE:
         return (f"{name} is not a date and time: write ISO 8601 (2024-03-05 14:23:00+08:00) "
                 f"or add its format to date_formats in the mapping file")
@@ -95,7 +102,7 @@ def describe(reason: str, column: Column, contract: TableContract, as_of: pd.Tim
     return f"{name} is not among the accepted keys of {column.references} (absent, or rejected itself)"
 
 
-def shown_cells(texts: pd.DataFrame, shown: Mapping[str, Treatment], pseudonym_key: Callable[[], bytes],
+def shown_cells(texts: pd.DataFrame, shown: Mapping[str, Treatment], pseudonymise: Pseudonymiser,
                 redactor: Redactor) -> dict[str, pd.Series]:
     """Source cells as they may be shown, by source column: identifiers pseudonymised, ids as
     they are (so a rejected row can be found in the source), any other text redacted."""
@@ -105,7 +112,7 @@ def shown_cells(texts: pd.DataFrame, shown: Mapping[str, Treatment], pseudonym_k
             continue
         cells = texts[source]
         if treatment == "identifier":
-            cells = pseudonymise(cells, pseudonym_key())
+            cells = pseudonymise(cells)
         elif treatment == "text":
             cells = redact_free_text(cells, redactor)[0]
         out[source] = cells
@@ -142,9 +149,10 @@ def reject_rows(first: pd.DataFrame, kept: pd.Series, source_rows: np.ndarray, s
     earlier one); ``source_rows`` gives each position's source row; ``shown`` holds the rejected
     rows' cells (``shown_cells``), in the order of ``first``.
     """
-    pair_codes, pairs = pd.MultiIndex.from_frame(first[["reason", "column"]]).factorize()
-    sentences = np.array([describe(r, contract.column(c), contract, as_of) for r, c in pairs], dtype=object)
-    detail = pd.Series(sentences[pair_codes], index=first.index, dtype="str")
+    pairs = pc.dictionary_encode(pc.binary_join_element_wise(arrow_text(first["reason"].astype("str")),
+                                                             arrow_text(first["column"].astype("str")), _large(" ")))
+    sentences = [describe(*pair.split(" "), contract, as_of) for pair in pairs.dictionary.to_pylist()]
+    detail = pa.array(sentences, type=pa.large_string()).take(pairs.indices).to_pandas().set_axis(first.index)
     duplicate = (first["reason"] == DUPLICATE).to_numpy()
     if duplicate.any():
         kept_rows = kept.loc[first["row"][duplicate]].to_numpy()

@@ -20,12 +20,14 @@ import pyarrow.parquet as pq
 
 from features.contracts import CONTRACTS, TableContract
 from features.ingest.mapping import load_mapping
+from features.ingest.privacy import Pseudonymiser
 from features.ingest.readers import open_source
 from features.ingest.regions import RegionLocator
 from features.ingest.report import IngestReport, TableReport
 from features.ingest.table import TableOptions, ingest_table
 from features.warehouse import table_path
 from fengqiao.errors import ConfigurationError, InputDataError
+from fengqiao.progress import Progress, quiet
 from fengqiao.publish import Publication, publishing
 
 REJECTS_DIR = "rejects"
@@ -43,7 +45,8 @@ def run_ingest(source: str | Path, warehouse_dir: Path, hmac_key: KeySource = No
                allow_shrink: bool = False, max_shrink_share: float = 0.5, max_column_reject_share: float = 0.5,
                min_rows_for_share: int = 1000, max_distance_km: float = 5.0,
                companions: Mapping[str, Path | None] | None = None,
-               contracts: Mapping[str, TableContract] = CONTRACTS, batch_rows: int = 1_000_000) -> IngestReport:
+               contracts: Mapping[str, TableContract] = CONTRACTS, batch_rows: int = 1_000_000,
+               progress: Progress = quiet) -> IngestReport:
     """Validate every table of ``source`` and publish the warehouse.
 
     Args:
@@ -71,6 +74,7 @@ def run_ingest(source: str | Path, warehouse_dir: Path, hmac_key: KeySource = No
             tables a city declares in its configuration file (``features.city``).
         batch_rows: rows of a table read and validated at a time; memory holds one batch (and
             the kept keys), so a table larger than memory can be ingested.
+        progress: hears ``(table, rows read, rows expected)`` after each batch of each table.
 
     Returns the report; it is also written to ``ingest_report.json``. Re-ingesting the
     same source gives byte-identical Parquet files. Raises InputDataError when the source
@@ -83,13 +87,13 @@ def run_ingest(source: str | Path, warehouse_dir: Path, hmac_key: KeySource = No
     tables = open_source(source, source_mapping)
     located = {name: tables.locate(name) for name in contracts}
     _require_tables(located, tables.description, contracts)
-    options = TableOptions(as_of, timezone, _key_source(hmac_key), source_mapping.redactor,
+    options = TableOptions(as_of, timezone, Pseudonymiser(_key_source(hmac_key)), source_mapping.redactor,
                            max_column_reject_share, min_rows_for_share, max_distance_km, batch_rows)
 
     warehouse_dir = Path(warehouse_dir)
     reports: dict[str, TableReport] = {}
     with publishing(warehouse_dir) as publication:
-        known: dict[str, pd.Index] = {}
+        known: dict[str, pa.Array] = {}
         referenced = {c.references for t in contracts.values() for c in t.columns if c.references}
         regions = None
         for name, contract in contracts.items():
@@ -101,12 +105,12 @@ def run_ingest(source: str | Path, warehouse_dir: Path, hmac_key: KeySource = No
             with ParquetAppender(staged["accepted"]) as accepted, ParquetAppender(staged["rejects"]) as rejects:
                 appenders = {"accepted": accepted, "rejects": rejects}
                 report = ingest_table(tables, contract, source_mapping, known, options,
-                                      lambda kind, rows: appenders[kind].append(rows), regions)
+                                      lambda kind, rows: appenders[kind].append(rows), regions, progress)
             reports[name] = report
             log.info("%s: read %d, accepted %d, rejected %d", name, report.read, report.accepted, report.rejected)
             if f"{name}.{contract.key}" in referenced:
-                keys = pd.read_parquet(staged["accepted"], columns=[contract.key])[contract.key]
-                known[f"{name}.{contract.key}"] = pd.Index(keys)
+                keys = pq.read_table(staged["accepted"], columns=[contract.key]).column(contract.key)
+                known[f"{name}.{contract.key}"] = keys.combine_chunks()
             if name == "regions":
                 regions = RegionLocator.from_regions(pd.read_parquet(staged["accepted"]))
         absent = [n for n in contracts if located[n] is None]

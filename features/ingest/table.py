@@ -16,10 +16,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.contracts import TableContract
+from features.ingest.arrow import arrow_text
 from features.ingest.columns import MappedColumns, map_columns
 from features.ingest.mapping import Coordinates, SourceMapping
 from features.ingest.parsing import ParseOptions, as_text, parse_table, problems_frame
-from features.ingest.privacy import Redactor, pseudonymise, redact_free_text
+from features.ingest.privacy import Pseudonymiser, Redactor, redact_free_text
 from features.ingest.readers import RawBatch, TableSource
 from features.ingest.reasons import DUPLICATE, REJECT_REASONS, UNPLACED
 from features.ingest.regions import RegionLocator
@@ -33,6 +34,7 @@ from features.ingest.rejects import (
 from features.ingest.report import TableReport
 from features.ingest.schemas import schema_problems
 from fengqiao.errors import InputDataError
+from fengqiao.progress import Progress, quiet
 
 
 @dataclass(frozen=True)
@@ -43,8 +45,9 @@ class TableOptions:
     """Recorded times after this are future dates; its zone is the warehouse's (the city's)."""
     timezone: str
     """Zone of naive timestamps unless the table's mapping names another."""
-    pseudonym_key: Callable[[], bytes]
-    """Gives the HMAC key; called only for a table that holds personal identifiers."""
+    pseudonymise: Pseudonymiser
+    """Identifiers → pseudonyms for the whole run (its key is asked for only by a table that
+    holds personal identifiers)."""
     redactor: Redactor
     max_column_reject_share: float = 0.5
     """A column rejecting more than this share of a table's rows stops the run (a mapping mistake)."""
@@ -75,7 +78,7 @@ class KeptKeys:
 
     def add(self, keys: pd.Series, source_rows: np.ndarray) -> None:
         """Remember ``keys`` (all distinct, none seen before) as kept at ``source_rows``."""
-        self._keys.append(_arrow_text(keys))
+        self._keys.append(arrow_text(keys))
         self._rows.append(source_rows.astype(np.int64))
 
     def kept_rows(self, keys: pd.Series) -> np.ndarray:
@@ -84,14 +87,8 @@ class KeptKeys:
             self._keys, self._rows = [pa.concat_arrays(self._keys)], [np.concatenate(self._rows)]
         if not self._keys or not len(self._rows[0]):
             return np.full(len(keys), -1, dtype=np.int64)
-        index = pc.fill_null(pc.index_in(_arrow_text(keys), value_set=self._keys[0]), -1).to_numpy()
+        index = pc.fill_null(pc.index_in(arrow_text(keys), value_set=self._keys[0]), -1).to_numpy()
         return np.where(index >= 0, self._rows[0][np.maximum(index, 0)], -1)
-
-
-def _arrow_text(keys: pd.Series) -> pa.Array:
-    """Keys as one Arrow ``large_string`` array (pandas may hold them in several chunks)."""
-    text = pa.array(keys, type=pa.large_string(), from_pandas=True)
-    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
 
 
 @dataclass
@@ -113,8 +110,8 @@ def _failures(problems: pd.DataFrame) -> pd.Series:
 
 
 def ingest_table(source: TableSource, contract: TableContract, mapping: SourceMapping,
-                 known: Mapping[str, pd.Index], options: TableOptions, write: TableWriter,
-                 regions: RegionLocator | None = None) -> TableReport:
+                 known: Mapping[str, pa.Array], options: TableOptions, write: TableWriter,
+                 regions: RegionLocator | None = None, progress: Progress = quiet) -> TableReport:
     """Read and validate one table of ``source`` against its contract, ``options.batch_rows``
     rows at a time; hand each batch's accepted rows (the contract's warehouse columns that the
     source has, typed as features/warehouse.py says) and then its rejects to ``write``, and
@@ -124,6 +121,8 @@ def ingest_table(source: TableSource, contract: TableContract, mapping: SourceMa
     so a row that refers to a missing or rejected key is rejected too; ``regions`` places
     events that the mapping locates by coordinates. Only the kept keys (for duplicates) and
     the counts travel from batch to batch, so memory holds one batch of a large table.
+    ``progress`` hears ``(table, rows read, rows expected)`` after each batch; the rows
+    expected are estimated from the share of the source read until the last batch.
     Raises InputDataError as soon as a column rejects more than
     ``options.max_column_reject_share`` of the rows read so far.
     """
@@ -138,6 +137,8 @@ def ingest_table(source: TableSource, contract: TableContract, mapping: SourceMa
     for batch in source.read(contract.name, options.batch_rows):
         columns = _ingest_batch(batch, contract, mapping, parse_options, known, options, write, regions,
                                 origin, tally, kept_keys)
+        progress(contract.name, tally.read, max(round(tally.read / max(batch.share_read, 1e-9)), tally.read + 1))
+    progress(contract.name, tally.read, tally.read)
     return TableReport(
         table=contract.name,
         origin=origin,
@@ -151,7 +152,7 @@ def ingest_table(source: TableSource, contract: TableContract, mapping: SourceMa
 
 
 def _ingest_batch(batch: RawBatch, contract: TableContract, mapping: SourceMapping, parse_options: ParseOptions,
-                  known: Mapping[str, pd.Index], options: TableOptions, write: TableWriter,
+                  known: Mapping[str, pa.Array], options: TableOptions, write: TableWriter,
                   regions: RegionLocator | None, origin: str, tally: _TableTally, kept_keys: KeptKeys) -> MappedColumns:
     """Validate one batch, write its accepted rows and then its rejects, and add it to ``tally``
     and ``kept_keys``. Returns what mapping did to the columns (the same for every batch)."""
@@ -195,7 +196,7 @@ def _ingest_batch(batch: RawBatch, contract: TableContract, mapping: SourceMappi
     tally.redactions += redactions
     write("accepted", accepted)
     del accepted, typed
-    shown = shown_cells(texts, columns.shown, options.pseudonym_key, options.redactor)
+    shown = shown_cells(texts, columns.shown, options.pseudonymise, options.redactor)
     del texts
     rejects = reject_rows(first, kept_by_row, source_rows, shown, contract, options.as_of)
     if n_malformed:
@@ -266,7 +267,7 @@ def _for_warehouse(typed: pd.DataFrame, keep: np.ndarray, contract: TableContrac
         column = contract.column(name)
         values = typed.pop(name)[keep].reset_index(drop=True)
         if column.role == "identifier":
-            values = pseudonymise(values, options.pseudonym_key())
+            values = options.pseudonymise(values)
         elif column.role == "free_text":
             values, n = redact_free_text(values, options.redactor)
             redactions += n

@@ -1,8 +1,7 @@
-"""What world to make, and how a caller hears of the simulation's progress."""
+"""What world to make."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -54,10 +53,3 @@ class SimulationConfig:
         """The moment of the export: the end of the last simulated day."""
         return self.start_ts + pd.Timedelta(days=self.n_days)
 
-
-Progress = Callable[[str, int, int], None]
-"""Told (step, done, total) as the simulation advances; total 0 when a step starts."""
-
-
-def quiet(step: str, done: int, total: int) -> None:
-    return None

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fengqiao.progress import Progress, quiet
 from pipelines.simulate import dynamics
-from pipelines.simulate.config import Progress, SimulationConfig, quiet
+from pipelines.simulate.config import SimulationConfig
 from pipelines.simulate.mechanics import BURN_IN_DAYS, Mechanics
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from features.engine.projects import RECENTLY_COMPLETED_DAYS
+from fengqiao.progress import Progress, quiet
 from pipelines.simulate import dynamics
-from pipelines.simulate.config import Progress, SimulationConfig, quiet
+from pipelines.simulate.config import SimulationConfig
 from pipelines.simulate.mechanics import Mechanics
 from pipelines.simulate.projects import announcements_per_day, draw_projects
 

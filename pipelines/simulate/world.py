@@ -15,7 +15,8 @@ from sklearn.metrics import roc_auc_score
 
 from features.contracts import COLLECTIVE_MIN_PARTICIPANTS, LEAPFROG_LEVELS
 from features.truth import oracle_column
-from pipelines.simulate.config import Progress, SimulationConfig, quiet
+from fengqiao.progress import Progress, quiet
+from pipelines.simulate.config import SimulationConfig
 from pipelines.simulate.events import dispute_table, incident_table, patrol_table, petition_table
 from pipelines.simulate.history import run_history
 from pipelines.simulate.mechanics import BURN_IN_DAYS, VillageTraits, world_mechanics
