@@ -39,8 +39,9 @@ _OFFSET = r".*[0-9]:[0-9]{2}(?::[0-9]{2}(?:[.][0-9]+)?)? ?(?:Z|[+-][0-9]{2}(?::?
 _EXPORT_TIME = "^[12][0-9]{3}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}[+-](?:[01][0-9]|2[0-3]):[0-5][0-9]$"
 """The export's own timestamps (``2024-03-05 14:23:00+08:00``), read by ``export_timestamps``."""
 _WALL_FORMAT = "%Y-%m-%d %H:%M:%S"
-_SURROUNDING_SPACE = "^[ \t\r\n\u3000\xa0]|[ \t\r\n\u3000\xa0]$"
-"""A cell that starts or ends with a space, tab, line break, ideographic or no-break space."""
+_SPACES = " \t\r\n\u3000\xa0"
+"""Spaces, tabs, line breaks, ideographic and no-break spaces: a cell that starts or ends with
+one is stripped (of every kind of white space)."""
 _NUMBER = r"[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:[eE][+-]?[0-9]+)?"
 
 
@@ -66,7 +67,7 @@ def as_text(values: pd.Series, null_values: tuple[str, ...] = ()) -> pd.Series:
     Whole floats print without ``.0`` (ids read from Excel or SQL as numbers), booleans as
     ``true``/``false``. Text that needs no change is not copied: a table of tens of millions
     of rows must fit in memory twice at most. Each test is one Arrow kernel over the column
-    (surrounding spaces one regular expression, not a pass per kind of space).
+    (surrounding spaces: one trim and compare, not a pass per kind of space).
     """
     if pd.api.types.is_bool_dtype(values.dtype):
         text = values.map({True: "true", False: "false"}, na_action="ignore").astype("str")
@@ -76,7 +77,8 @@ def as_text(values: pd.Series, null_values: tuple[str, ...] = ()) -> pd.Series:
         text = text.mask(whole, values[whole].astype("int64").astype("str"))
     else:
         text = values.astype("str")
-        if pc.any(pc.match_substring_regex(arrow_text(text), _SURROUNDING_SPACE)).as_py():
+        cells = arrow_text(text)
+        if pc.any(pc.not_equal(pc.utf8_trim(cells, _SPACES), cells)).as_py():
             text = text.str.strip()
     cells = arrow_text(text)
     empty = pc.equal(cells, "")
@@ -111,21 +113,36 @@ def parse_timestamps(values: pd.Series, options: ParseOptions) -> tuple[pd.Serie
 
 def export_timestamps(cells: pa.Array) -> pa.Array:
     """Instants (``timestamp[us, UTC]``) of the cells written as local time to the second with
-    a UTC offset, ``YYYY-MM-DD HH:MM:SS±HH:MM``; null for every other cell.
+    a UTC offset, ``YYYY-MM-DD HH:MM:SS±HH:MM``; null for every other cell, and for an
+    impossible time of that shape (02-30, 24:00), which the general parser then refuses.
 
-    Arrow's ``strptime`` rolls impossible dates over (02-30 becomes 03-01), so a cell counts
-    only when its wall-clock time prints back as written; the offsets (a table has few) are
-    read once each.
+    The offsets (a table has few) are read once each.
     """
     shaped = pc.fill_null(pc.match_substring_regex(cells, _EXPORT_TIME), False)
     wall_text = pc.if_else(shaped, pc.utf8_slice_codeunits(cells, 0, 19), None)
-    wall = pc.strptime(wall_text, format=_WALL_FORMAT, unit="s", error_is_null=True)
-    exact = pc.equal(pc.strftime(wall, format=_WALL_FORMAT), wall_text)
-    offsets = pc.dictionary_encode(pc.if_else(exact, pc.utf8_slice_codeunits(cells, 19, 25), None))
+    try:
+        wall = pc.cast(wall_text, pa.timestamp("s"))
+    except pa.ArrowInvalid:
+        wall = _possible_wall_times(wall_text)
+    offsets = pc.dictionary_encode(pc.if_else(pc.is_valid(wall), pc.utf8_slice_codeunits(cells, 19, 25), None))
     minutes = [(-1 if o[0] == "-" else 1) * (int(o[1:3]) * 60 + int(o[4:6])) for o in offsets.dictionary.to_pylist()]
     shift = pa.array(np.array(minutes, dtype=np.int64) * 60_000_000, type=pa.duration(TIME_UNIT))
     utc = pc.subtract(pc.cast(wall, pa.timestamp(TIME_UNIT)), shift.take(offsets.indices))
     return pc.cast(utc, pa.timestamp(TIME_UNIT, tz="UTC"))
+
+
+def _possible_wall_times(wall_text: pa.Array) -> pa.Array:
+    """``YYYY-MM-DD HH:MM:SS`` cells as wall-clock times, null where the time does not exist.
+
+    Arrow's strict cast refuses a whole column for one impossible cell; ``strptime`` rolls it
+    over instead (02-30 becomes 03-01, second 60 the next minute), so a cell counts only when
+    every field of its time is the one written."""
+    wall = pc.strptime(wall_text, format=_WALL_FORMAT, unit="s", error_is_null=True)
+    rolled = pa.array(np.zeros(len(wall), dtype=bool))
+    for field, start in ((pc.month, 5), (pc.day, 8), (pc.hour, 11), (pc.minute, 14), (pc.second, 17)):
+        written = pc.cast(pc.utf8_slice_codeunits(wall_text, start, start + 2), pa.int64())
+        rolled = pc.or_(rolled, pc.not_equal(field(wall), written))
+    return pc.if_else(rolled, None, wall)
 
 
 def general_timestamps(text: pd.Series, options: ParseOptions) -> pd.Series:
