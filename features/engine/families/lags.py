@@ -15,7 +15,7 @@ import numpy as np
 from features.contracts import SECONDS_PER_DAY
 from features.engine import kernels
 from features.engine.declarations import EventCounter, EventSource
-from features.engine.families.base import EventFamily, Family, Feature
+from features.engine.families.base import NEVER_CLOSED, EventFamily, Family, Feature
 from features.engine.families.windows import needs
 from features.engine.registry import FeatureSpec
 
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from features.engine.engine import EngineState
 
 WEEK_SECONDS = 7 * SECONDS_PER_DAY
-_EMPTY_I64 = np.empty(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -65,5 +64,5 @@ class WeeklyLags(EventFamily):
         for k in range(1, self.weeks + 1):
             # an event at time x is in week k at t when x + 7(k − 1) days < t <= x + 7k days
             shifted = ce.times + (k - 1) * WEEK_SECONDS
-            kernels.count_in_intervals(ce.entity_ptr, shifted, _EMPTY_I64, span, ce.codes, 1, ce.weights,
+            kernels.count_in_intervals(ce.entity_ptr, shifted, NEVER_CLOSED, span, ce.codes, 1, ce.weights,
                                        state.snapshots, state.step, block[k - 1 : k])  # fmt: skip

@@ -29,7 +29,7 @@ import pandas as pd
 from features.contracts import SECONDS_PER_DAY
 from features.engine import kernels
 from features.engine.declarations import EventCounter, EventSource
-from features.engine.families.base import EventFamily, Family, Feature
+from features.engine.families.base import NEVER_CLOSED, EventFamily, Family, Feature
 from features.engine.families.windows import needs
 from features.engine.projects import ProjectTimes
 from features.engine.registry import FeatureSpec
@@ -44,7 +44,6 @@ MIN_EXPOSURE_DAYS = 7
 FULL_POOLING = 1e6
 """The prior strength (years) when the raw rates spread no more than Poisson noise: the group's rate."""
 _ALL_TIME = np.array([np.iinfo(np.int64).max // 4], dtype=np.int64)
-_EMPTY_I64 = np.empty(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ class LongMemory(EventFamily):
 
     def compute(self, state: EngineState, block: np.ndarray) -> None:
         ce = state.counter_events(self.source, self.counter)
-        kernels.count_in_intervals(ce.entity_ptr, ce.times, _EMPTY_I64, _ALL_TIME, ce.codes, 1, ce.weights,
+        kernels.count_in_intervals(ce.entity_ptr, ce.times, NEVER_CLOSED, _ALL_TIME, ce.codes, 1, ce.weights,
                                    state.snapshots, state.step, block[0:1])  # fmt: skip
         shape = (len(state.entities), state.n_snap)
         counts = block[0].reshape(shape).astype(np.float64)
