@@ -103,11 +103,11 @@ are paired); ``lightgbm`` is the champion candidate."""
 
 def evaluate(job: tuple) -> dict:
     """One model's backtest in one setting (the oracle rides along)."""
-    name, warehouse, entity, model, options = job
+    name, warehouse, entity, model, options, params = job
     started = time.perf_counter()
     print(f"== {name}, {entity}s, {options.horizon_days} days: {model}", file=sys.stderr, flush=True)
     table = load_training_table(warehouse, entity, options.horizon_days)
-    result = train_and_backtest(table, dataclasses.replace(options, model=model))
+    result = train_and_backtest(table, dataclasses.replace(options, model=model), params=params)
     rows = json.loads(result.summary.to_json(orient="records"))
     floor = ece_noise_floor(result.predictions["oracle"].to_numpy()) if "oracle" in result.predictions else None
     print(f"   done {name}, {entity}s, {options.horizon_days} days: {model} in {time.perf_counter() - started:.0f} s",
@@ -229,6 +229,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3, help="model backtests run at once (processes)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS, help="models to backtest")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS, help="settings to run")
+    parser.add_argument("--params", type=Path, default=None,
+                        help="a quality.json whose tuned parameters the main model reuses instead of tuning again "
+                             "(they were chosen on the rows before the first fold, so reusing them sees nothing later)")
     parser.add_argument("--parts", type=Path, default=RESULTS / "quality_parts.json",
                         help="where each finished backtest is kept as it finishes")
     parser.add_argument("--render", type=Path, nargs="+", default=None,
@@ -248,9 +251,14 @@ def main() -> None:
                 plan.append(("default world", warehouse, entity, 30))
         if f"incidents_{horizon}d" in args.settings:
             plan.append(("incidents only", incidents_only(warehouse, horizon), "village", horizon))
+    tuned = {}
+    if args.params:
+        tuned = {(s["setting"], s["entity"], s["horizon_days"], m): p
+                 for s in json.loads(args.params.read_text()) for m, p in s["tuned_params"].items()}
     jobs = [(name, warehouse, entity, model,
              TrainingOptions(horizon_days=horizon, backtest_months=args.months, tuning_trials=args.trials,
-                             bootstrap_draws=args.draws, compare_with=(), n_jobs=args.n_jobs, final_fit=False))
+                             bootstrap_draws=args.draws, compare_with=(), n_jobs=args.n_jobs, final_fit=False),
+             tuned.get((name, entity, horizon, model)))
             for model in args.models for name, warehouse, entity, horizon in plan]
     parts = []
     RESULTS.mkdir(exist_ok=True)
@@ -268,8 +276,11 @@ def write_results(parts: list[dict], args: argparse.Namespace) -> None:
     for setting in settings:
         setting["targets"] = targets(setting)
     (RESULTS / "quality.json").write_text(json.dumps(settings, indent=1, ensure_ascii=False) + "\n")
-    how = (f"{SEED_NOTE}; backtest over the last {args.months} months in monthly folds; main model LightGBM tuned "
-           f"with {args.trials} Optuna trials on the rows before the first fold, calibrated on a held-out slice; "
+    tuning = (f"tuned with {args.trials} Optuna trials on the rows before the first fold" if not args.params else
+              f"with the parameters {args.trials} Optuna trials chose on the rows before the first fold in the run "
+              f"recorded in {args.params.name}")
+    how = (f"{SEED_NOTE}; backtest over the last {args.months} months in monthly folds; main model LightGBM {tuning}, "
+           "refitted on all its rows with the early-stopped number of trees and calibrated on a held-out slice; "
            f"90% intervals from {args.draws} bootstrap resamples of snapshots. `lightgbm` is the champion candidate; "
            "`plain_lightgbm` is experiments/world_difficulty.py's untuned model on the feature table.")
     table = render(settings, how)
