@@ -13,9 +13,14 @@ intervals over snapshots. Targets checked (issue 8):
 - incidents only: the champion beats LightGBM on 5 weekly lags by ≥ 0.01 ROC-AUC and ≥ 5%
   relative PR-AUC, at 7 and 30 days.
 
+Beside each table: the ECE a perfectly calibrated predictor gets on the same rows (labels drawn
+from the oracle's probabilities, many times) — the noise floor below which no model's ECE can be
+told apart from perfect calibration.
+
 Writes experiments/results/quality.md and .json.
 
     python experiments/quality.py [--root DIR] [--months 6] [--trials 6] [--draws 100] [--workers 2]
+                                  [--settings villages projects incidents_30d incidents_7d]
 """
 
 from __future__ import annotations
@@ -31,13 +36,32 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from features.engine import build_and_write
 from models.data import load_training_table
+from models.metrics import expected_calibration_error
 from models.training import TrainingOptions, train_and_backtest
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEED_NOTE = "the default world (the demo's seed)"
 SIMPLE_BASELINES = ("recent_incidents", "incident_lags")
+SETTINGS = ("villages", "projects", "incidents_30d", "incidents_7d")
+"""The settings of the study, by the name ``--settings`` takes."""
+FLOOR_DRAWS = 2000
+
+
+def ece_noise_floor(p: np.ndarray, draws: int = FLOOR_DRAWS, seed: int = 0, level: float = 0.9) -> dict[str, float]:
+    """The ECE (10 equal-count bins) of a perfectly calibrated predictor on rows whose true
+    probabilities are ``p``: labels drawn from ``p`` itself, ``draws`` times; the mean and the
+    ``level`` interval. A model's ECE below the interval's top cannot be told from perfect
+    calibration on these rows; a target below the mean is below what the rows can show."""
+    rng = np.random.default_rng(seed)
+    p = np.asarray(p, dtype=float)
+    values = np.array([expected_calibration_error(rng.random(len(p)) < p, p) for _ in range(draws)])
+    tail = (1 - level) / 2
+    return {"mean": float(values.mean()), "low": float(np.quantile(values, tail)),
+            "high": float(np.quantile(values, 1 - tail)), "draws": draws}
 
 
 def fengqiao(argv: list[str], data_root: Path, horizon_days: int) -> None:
@@ -79,18 +103,19 @@ are paired); ``lightgbm`` is the champion candidate."""
 
 def evaluate(job: tuple) -> dict:
     """One model's backtest in one setting (the oracle rides along)."""
-    name, warehouse, entity, model, options = job
+    name, warehouse, entity, model, options, params = job
     started = time.perf_counter()
     print(f"== {name}, {entity}s, {options.horizon_days} days: {model}", file=sys.stderr, flush=True)
     table = load_training_table(warehouse, entity, options.horizon_days)
-    result = train_and_backtest(table, dataclasses.replace(options, model=model))
+    result = train_and_backtest(table, dataclasses.replace(options, model=model), params=params)
     rows = json.loads(result.summary.to_json(orient="records"))
+    floor = ece_noise_floor(result.predictions["oracle"].to_numpy()) if "oracle" in result.predictions else None
     print(f"   done {name}, {entity}s, {options.horizon_days} days: {model} in {time.perf_counter() - started:.0f} s",
           file=sys.stderr, flush=True)
     return {"setting": name, "entity": entity, "horizon_days": options.horizon_days, "model": model,
             "rows": len(table.frame), "features": len(table.features), "sources": table.sources,
             "scored_rows": len(result.predictions), "folds": [str(f.test_start)[:10] for f in result.folds],
-            "tuned_params": result.params, "assessment": result.assessment, "models": rows,
+            "tuned_params": result.params, "assessment": result.assessment, "models": rows, "ece_floor": floor,
             "seconds": round(time.perf_counter() - started, 1)}
 
 
@@ -100,7 +125,8 @@ def merge(parts: list[dict]) -> list[dict]:
     for part in parts:
         key = (part["setting"], part["entity"], part["horizon_days"])
         s = settings.setdefault(key, {**{k: v for k, v in part.items() if k not in ("model", "models", "seconds",
-                                                                                     "tuned_params", "assessment")},
+                                                                                     "tuned_params", "assessment",
+                                                                                     "ece_floor")},
                                       "models": [], "seconds": {}, "tuned_params": {}, "assessment": {}})
         if any(r["model"] == part["model"] for r in s["models"]):
             continue  # the same backtest finished in two runs: keep the first
@@ -110,6 +136,8 @@ def merge(parts: list[dict]) -> list[dict]:
             s["tuned_params"][part["model"]] = part["tuned_params"]
         if part["model"] == "lightgbm":
             s["assessment"] = part["assessment"]
+        if part.get("ece_floor") and not s.get("ece_floor"):
+            s["ece_floor"] = part["ece_floor"]  # the same rows and oracle in every model's backtest
         oracle = [r for r in part["models"] if r["model"] == "oracle"]
         if oracle and not any(r["model"] == "oracle" for r in s["models"]):
             s["oracle"] = oracle[0]
@@ -178,6 +206,11 @@ def render(settings: list[dict], how: str) -> str:
             lines += ["", f"Prior assessment level as a ranking on the same {a['rows']:,} rows: ROC-AUC "
                       f"{a['assessment_roc_auc']:.3f}, PR-AUC {a['assessment_pr_auc']:.3f} "
                       f"(model {a['model_roc_auc']:.3f}, {a['model_pr_auc']:.3f})."]
+        if s.get("ece_floor"):
+            f = s["ece_floor"]
+            lines += ["", (f"Noise floor of ECE on these rows: a perfectly calibrated predictor (labels drawn from the "
+                           f"oracle's probabilities, {f['draws']:,} draws) scores {f['mean']:.4f} on average, 90% "
+                           f"interval [{f['low']:.4f}, {f['high']:.4f}].")]
         lines += ["", "| target | value | bound | met |", "|---|---|---|---|"]
         lines += [f"| {t['target']} | not measured | | — |" if t["met"] is None else
                   f"| {t['target']} | {t['value']:.4f} | {t['bound']:.4f} | {'yes' if t['met'] else '**no**'} |"
@@ -195,6 +228,10 @@ def main() -> None:
     parser.add_argument("--n-jobs", type=int, default=1, help="LightGBM threads per worker")
     parser.add_argument("--workers", type=int, default=3, help="model backtests run at once (processes)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS, help="models to backtest")
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS, help="settings to run")
+    parser.add_argument("--params", type=Path, default=None,
+                        help="a quality.json whose tuned parameters the main model reuses instead of tuning again "
+                             "(they were chosen on the rows before the first fold, so reusing them sees nothing later)")
     parser.add_argument("--parts", type=Path, default=RESULTS / "quality_parts.json",
                         help="where each finished backtest is kept as it finishes")
     parser.add_argument("--render", type=Path, nargs="+", default=None,
@@ -206,13 +243,22 @@ def main() -> None:
         return
     plan = []
     for horizon in (30, 7):
+        if not {f"incidents_{horizon}d", *(("villages", "projects") if horizon == 30 else ())} & set(args.settings):
+            continue
         warehouse = world(args.root, horizon)
-        if horizon == 30:
-            plan += [("default world", warehouse, "village", 30), ("default world", warehouse, "project", 30)]
-        plan.append(("incidents only", incidents_only(warehouse, horizon), "village", horizon))
+        for name, entity in (("villages", "village"), ("projects", "project")):
+            if horizon == 30 and name in args.settings:
+                plan.append(("default world", warehouse, entity, 30))
+        if f"incidents_{horizon}d" in args.settings:
+            plan.append(("incidents only", incidents_only(warehouse, horizon), "village", horizon))
+    tuned = {}
+    if args.params:
+        tuned = {(s["setting"], s["entity"], s["horizon_days"], m): p
+                 for s in json.loads(args.params.read_text()) for m, p in s["tuned_params"].items()}
     jobs = [(name, warehouse, entity, model,
              TrainingOptions(horizon_days=horizon, backtest_months=args.months, tuning_trials=args.trials,
-                             bootstrap_draws=args.draws, compare_with=(), n_jobs=args.n_jobs, final_fit=False))
+                             bootstrap_draws=args.draws, compare_with=(), n_jobs=args.n_jobs, final_fit=False),
+             tuned.get((name, entity, horizon, model)))
             for model in args.models for name, warehouse, entity, horizon in plan]
     parts = []
     RESULTS.mkdir(exist_ok=True)
@@ -230,8 +276,11 @@ def write_results(parts: list[dict], args: argparse.Namespace) -> None:
     for setting in settings:
         setting["targets"] = targets(setting)
     (RESULTS / "quality.json").write_text(json.dumps(settings, indent=1, ensure_ascii=False) + "\n")
-    how = (f"{SEED_NOTE}; backtest over the last {args.months} months in monthly folds; main model LightGBM tuned "
-           f"with {args.trials} Optuna trials on the rows before the first fold, calibrated on a held-out slice; "
+    tuning = (f"tuned with {args.trials} Optuna trials on the rows before the first fold" if not args.params else
+              f"with the parameters {args.trials} Optuna trials chose on the rows before the first fold in the run "
+              f"recorded in {args.params.name}")
+    how = (f"{SEED_NOTE}; backtest over the last {args.months} months in monthly folds; main model LightGBM {tuning}, "
+           "refitted on all its rows with the early-stopped number of trees and calibrated on a held-out slice; "
            f"90% intervals from {args.draws} bootstrap resamples of snapshots. `lightgbm` is the champion candidate; "
            "`plain_lightgbm` is experiments/world_difficulty.py's untuned model on the feature table.")
     table = render(settings, how)

@@ -14,9 +14,8 @@ from sklearn.base import BaseEstimator
 from fengqiao.errors import ConfigurationError
 from models.calibration import CalibratedRisk
 from models.estimators import LightGBMRisk, LogisticRisk, RecentIncidentsRisk
-from models.featuremeta import monotone_sign, recent_incident_columns
+from models.featuremeta import incident_lag_columns, monotone_sign, recent_incident_columns
 from models.hawkes import HAWKES_COLUMN, HawkesRisk, LightGBMWithHawkes
-from models.history import DERIVED_COLUMNS, lag_columns
 
 PLAIN_LIGHTGBM = dict(learning_rate=0.05, num_leaves=31, min_child_samples=50, subsample=0.8, subsample_freq=1,
                       colsample_bytree=0.8)
@@ -59,12 +58,11 @@ def build_model(name: str, entity: str, features: Sequence[str], horizon_days: i
         count, tie = recent_incident_columns(entity)
         core = RecentIncidentsRisk(count=count, tie_break=tie)
     elif name == "incident_lags":
-        lags = lag_columns()
+        lags = incident_lag_columns(entity)
         core = LightGBMRisk(params={"num_leaves": 7, "min_child_samples": 100}, columns=lags,
                             monotone={c: 1 for c in lags}, horizon_days=horizon_days, n_jobs=n_jobs)
     elif name == "plain_lightgbm":
-        table_features = [f for f in features if f not in DERIVED_COLUMNS]
-        return LightGBMRisk(params=PLAIN_LIGHTGBM, columns=table_features, max_trees=300, early_stopping_weeks=0,
+        return LightGBMRisk(params=PLAIN_LIGHTGBM, columns=list(features), max_trees=300, early_stopping_weeks=0,
                             horizon_days=horizon_days, n_jobs=n_jobs)
     else:
         raise UnknownModelError(f"unknown model {name!r}: choose one of {', '.join(MODEL_NAMES)}")

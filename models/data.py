@@ -1,5 +1,4 @@
-"""The training table of one entity kind, read from the warehouse: the feature table with the
-derived incident-history columns, the oracle (simulated worlds only), each row's county, the
+"""The training table of one entity kind, read from the warehouse: the feature table, the oracle (simulated worlds only), each row's county, the
 projects' prior assessment, and a fingerprint of the inputs. The I/O edge of models/."""
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from features.warehouse import read_table, table_path
 from fengqiao.errors import InputDataError
 from models.featuremeta import feature_columns, id_column
 from models.hawkes import EventHistory
-from models.history import incident_history_columns
 from models.timesplit import as_datetime64
 
 ASSESSMENT_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
@@ -126,8 +124,8 @@ def fingerprint_files(paths: list[Path]) -> str:
 
 
 def load_training_table(warehouse: Path, entity: str, horizon_days: int, labelled_only: bool = True) -> TrainingTable:
-    """Read ``features_<entity>.parquet`` and the tables it needs; add the incident-history
-    columns; keep the rows with a known label (unless ``labelled_only`` is False)."""
+    """Read ``features_<entity>.parquet`` and the tables it needs; keep the rows with a known
+    label (unless ``labelled_only`` is False)."""
     path = Path(warehouse) / f"features_{entity}.parquet"
     if not path.exists():
         raise InputDataError(f"{path} does not exist: run `fengqiao features` first")
@@ -140,9 +138,6 @@ def load_training_table(warehouse: Path, entity: str, horizon_days: int, labelle
         frame = frame[frame["label"].notna()]
     frame = frame.sort_values(["snapshot", id_column(entity)], kind="stable").reset_index(drop=True)
     features = feature_columns(frame)
-    derived = incident_history_columns(frame, entity, id_column(entity), incidents, regions)
-    frame = pd.concat([frame, derived], axis=1)
-    features += list(derived.columns)
     sources = [name for name in CONTRACTS if table_path(warehouse, name).exists()]
     inputs = [path] + [table_path(warehouse, name) for name in sources]
     ids = frame[id_column(entity)].astype("str")

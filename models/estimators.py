@@ -44,14 +44,17 @@ class LightGBMRisk(ClassifierMixin, BaseEstimator):
     """Gradient-boosted trees, the main model. Monotone constraints (+1) on the features
     named in ``monotone`` (more unresolved disputes, petitions or incidents never lowers the
     score); the number of trees is chosen by early stopping on the last
-    ``early_stopping_weeks`` snapshots, held out after a gap of one horizon. ``n_jobs`` is
+    ``early_stopping_weeks`` snapshots, held out after a gap of one horizon, and then (with
+    ``refit``) the model is fitted again on all its rows with that many trees, so that the most
+    recent weeks — the ones that tell most about next month — are not left out of the trees. ``n_jobs`` is
     LightGBM's thread count: 1 by default, because on a small machine shared with other work
     its OpenMP threads wait on each other (measured: 100 trees on 18k rows × 271 features took
     2.8 s with 1 thread and 9.7 s with 2 on a loaded 2-core machine)."""
 
     def __init__(self, params: Mapping | None = None, columns: Sequence[str] | None = None,
                  monotone: Mapping[str, int] | None = None, max_trees: int = 1000,
-                 early_stopping_weeks: int = 4, horizon_days: int = 30, random_state: int = 7, n_jobs: int = 1):
+                 early_stopping_weeks: int = 4, horizon_days: int = 30, random_state: int = 7, n_jobs: int = 1,
+                 refit: bool = True):
         self.params = params
         self.columns = columns
         self.monotone = monotone
@@ -60,21 +63,27 @@ class LightGBMRisk(ClassifierMixin, BaseEstimator):
         self.horizon_days = horizon_days
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.refit = refit
+
+    def _classifier(self, trees: int, signs: list[int]) -> lgb.LGBMClassifier:
+        params = {**DEFAULT_LIGHTGBM, **(self.params or {})}
+        return lgb.LGBMClassifier(objective="binary", n_estimators=trees, random_state=self.random_state,
+                                  n_jobs=self.n_jobs, verbose=-1, monotone_constraints=signs,
+                                  monotone_constraints_method="intermediate", **params)
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, snapshot: np.ndarray | None = None) -> LightGBMRisk:
         X = _select(X, self.columns)
         y = np.asarray(y, dtype=int)
         self.feature_names_in_ = np.array(X.columns, dtype=object)
         signs = [int((self.monotone or {}).get(c, 0)) for c in X.columns]
-        params = {**DEFAULT_LIGHTGBM, **(self.params or {})}
-        model = lgb.LGBMClassifier(objective="binary", n_estimators=self.max_trees, random_state=self.random_state,
-                                   n_jobs=self.n_jobs, verbose=-1, monotone_constraints=signs,
-                                   monotone_constraints_method="intermediate", **params)
+        model = self._classifier(self.max_trees, signs)
         if snapshot is not None and self.early_stopping_weeks > 0:
             fit_rows, held = held_out_split(snapshot, self.early_stopping_weeks, self.horizon_days)
             model.fit(X[fit_rows], y[fit_rows], eval_X=(X[held],), eval_y=(y[held],), eval_metric="binary_logloss",
                       callbacks=[lgb.early_stopping(50, verbose=False)])
             self.best_iteration_ = int(model.best_iteration_ or self.max_trees)
+            if self.refit:
+                model = self._classifier(self.best_iteration_, signs).fit(X, y)
         else:
             model.fit(X, y)
             self.best_iteration_ = self.max_trees

@@ -15,20 +15,20 @@ from functools import lru_cache
 import pandas as pd
 
 from features.engine import GROUPS, feature_registry
+from features.engine.catalogue import LAG_WEEKS
 
 ENTITIES: tuple[str, ...] = ("village", "project")
 ID_COLUMNS: dict[str, str] = {"village": "village_id", "project": "project_id"}
 NON_FEATURES: frozenset[str] = frozenset({"village_id", "project_id", "snapshot", "label"})
-DERIVED_GROUP = "incident_history"
-"""Group of the columns models/ derives from the tables (weekly lags, long-memory rates)."""
+MODEL_COLUMN_GROUP = "incident_history"
+"""Group of the columns a model adds to the table's (the Hawkes probability)."""
 
 _MONOTONE = re.compile(
     r"(linked_)?(unresolved|unclosed|open)_.*"
-    r"|(linked_|villages_|severe_)?incidents_(\d+d|decay_\d+d)"
+    r"|(linked_|villages_|severe_)?incidents_(\d+d|decay_\d+d|lag_\d+w|all_history|per_year_shrunk)"
     r"|(linked_)?(collective_|leapfrog_)?petitions_(\d+d|decay_\d+d)"
-    r"|incidents_lag_\d+w|incidents_all_history|incident_rate_shrunk"
 )
-_MONOTONE_UNITS = ("count", "decayed_count")
+_MONOTONE_UNITS = ("count", "decayed_count", "per_year")
 
 
 def id_column(entity: str) -> str:
@@ -47,9 +47,9 @@ def _registry(entity: str):
 
 
 def feature_group(entity: str, name: str) -> str:
-    """A feature's factor group (derived model columns count as incident history)."""
+    """A feature's factor group (a model's own columns count as incident history)."""
     registry = _registry(entity)
-    return registry[name].group if name in registry else DERIVED_GROUP
+    return registry[name].group if name in registry else MODEL_COLUMN_GROUP
 
 
 def group_title(group: str, lang: str = "en") -> str:
@@ -66,6 +66,12 @@ def monotone_sign(entity: str, name: str) -> int:
     if name in registry and registry[name].unit not in _MONOTONE_UNITS:
         return 0
     return 1 if _MONOTONE.fullmatch(name) else 0
+
+
+def incident_lag_columns(entity: str, weeks: int = LAG_WEEKS) -> list[str]:
+    """The weekly lag counts of incidents (of the project): last week first."""
+    stem = "incidents" if entity == "village" else "linked_incidents"
+    return [f"{stem}_lag_{k}w" for k in range(1, weeks + 1)]
 
 
 def recent_incident_columns(entity: str) -> tuple[str, str]:

@@ -60,7 +60,7 @@ def tune_lightgbm(X: pd.DataFrame, y: np.ndarray, snapshots: np.ndarray, horizon
         scores = []
         for fit, valid in folds:
             model = LightGBMRisk(params=params, monotone=monotone, horizon_days=horizon_days, early_stopping_weeks=4,
-                                 n_jobs=n_jobs)
+                                 n_jobs=n_jobs, refit=False)  # a trial judges parameters: no refit, half the time
             model.fit(X[fit], y[fit], snapshot=snaps[fit])
             scores.append(average_precision_score(y[valid], model.predict_proba(X[valid])[:, 1]))
             trial.set_user_attr("trees", model.best_iteration_)

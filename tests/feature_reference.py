@@ -26,10 +26,12 @@ from features.engine.declarations import Condition, EventCounter, EventSource
 from features.engine.engine import plan_for_tables, with_entity_column
 from features.engine.families import (
     AffectedVillagesSum,
+    AllHistoryCount,
     CalendarValue,
     DaysSinceLast,
     DecayedIntensity,
     EventCount,
+    LaggedCount,
     NearbySum,
     ProjectAttribute,
     ProjectExposure,
@@ -37,6 +39,7 @@ from features.engine.families import (
     RatioOf,
     RegionAttribute,
     RepeatCount,
+    ShrunkRate,
 )
 from features.engine.neighbours import NeighbourParams
 from features.engine.plan import AFFECTED_VILLAGE_FEATURES, plan_features
@@ -193,6 +196,49 @@ def _count(world: _World, r: EventCount) -> np.ndarray:
     if r.counter.weight is None:
         return world.grid(picked.groupby(["_t", "_entity"]).size(), 0)
     return world.grid(picked.groupby(["_t", "_entity"])[r.counter.weight].sum(), 0)
+
+
+def _lagged(world: _World, r: LaggedCount) -> np.ndarray:
+    p = world.pairs(r.source)
+    week = pd.Timedelta(days=7)
+    sel = (p["_time"] >= p["_t"] - r.weeks_back * week) & (p["_time"] < p["_t"] - (r.weeks_back - 1) * week)
+    picked = p[sel & world.counter_mask(r.source, r.counter, None)[p["_ev"]]]
+    return world.grid(picked.groupby(["_t", "_entity"]).size(), 0)
+
+
+def _all_history(world: _World, r: AllHistoryCount | ShrunkRate) -> np.ndarray:
+    p = world.pairs(r.source)
+    picked = p[(p["_time"] < p["_t"]) & world.counter_mask(r.source, r.counter, None)[p["_ev"]]]
+    return world.grid(picked.groupby(["_t", "_entity"]).size(), 0)
+
+
+def _shrunk_rate(world: _World, r: ShrunkRate, kind_table: str, t: pd.Timestamp, counts: np.ndarray) -> np.ndarray:
+    """The gamma–Poisson rate at t, written out row by row from its definition."""
+    start = world.tables[r.source.table][r.source.time].dropna().min()
+    if kind_table == "projects":
+        projects = world.tables["projects"].set_index("project_id").reindex(world.entities)
+        begins = [max(start, a) if pd.notna(a) else t for a in projects["announced_at"]]
+        ends = projects["completed_at"] + pd.Timedelta(days=RECENTLY_COMPLETED_DAYS)
+        is_row = [pd.notna(a) and a < t and (pd.isna(end) or t <= end) for a, end in zip(projects["announced_at"], ends)]
+        groups = ["all"] * len(world.entities)
+    else:
+        begins, is_row = [start] * len(world.entities), [True] * len(world.entities)
+        groups = list(world.tables["regions"].set_index("village_id").reindex(world.entities)["county_id"])
+    rows = []
+    for k, begin, row, group in zip(counts, begins, is_row, groups):
+        if row:
+            days = max((t - begin) / pd.Timedelta(days=1), 7.0)
+            rows.append(dict(k=float(k), e=days / 365.25, g=group))
+    if not rows:
+        return np.full(len(world.entities), np.nan)
+    frame = pd.DataFrame(rows)
+    raw = frame["k"] / frame["e"]
+    mean = raw.mean()
+    between = raw.var(ddof=0) - (mean / frame["e"]).mean()
+    b = mean / between if between > 1e-12 and mean > 0 else 1e6
+    pooled = frame.groupby("g", dropna=False)["k"].transform("sum") / frame.groupby("g", dropna=False)["e"].transform("sum")
+    rates = iter(((frame["k"] + pooled * b) / (frame["e"] + b)).tolist())
+    return np.array([next(rates) if row else np.nan for row in is_row])
 
 
 def _decayed(world: _World, r: DecayedIntensity) -> np.ndarray:
@@ -466,6 +512,13 @@ def reference_features(
                 v = _count(world, r)
             elif isinstance(r, DecayedIntensity):
                 v = _decayed(world, r)
+            elif isinstance(r, LaggedCount):
+                v = _lagged(world, r)
+            elif isinstance(r, AllHistoryCount):
+                v = _all_history(world, r)
+            elif isinstance(r, ShrunkRate):
+                counts = _all_history(world, r)
+                v = np.column_stack([_shrunk_rate(world, r, kind.table, t, counts[:, j]) for j, t in enumerate(world.chunk)])
             elif isinstance(r, DaysSinceLast):
                 v = _days_since(world, r)
             elif isinstance(r, RepeatCount):

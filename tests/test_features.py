@@ -35,6 +35,7 @@ from features.engine import (
     read_feature_inputs,
 )
 from features.engine import kernels
+from features.engine.families.longmemory import shrunk_rates
 from features.engine.neighbours import find_neighbours
 from features.engine.timeline import NEVER, epoch_seconds, local_days, snapshot_times
 from features.warehouse import write_table
@@ -269,6 +270,49 @@ def test_decayed_intensity_is_the_exponential_sum_over_past_events() -> None:
         assert at(build, V1, T, f"disputes_decay_{tau}d") == pytest.approx(expected, rel=1e-6)
     assert at(build, V1, T, "disputes_trend") == pytest.approx((2 / 30) / (2 / 365), rel=1e-6)
     assert math.isnan(at(build, V2, T, "disputes_trend"))
+
+
+# --- weekly lags and long memory --------------------------------------------------------
+
+
+def test_weekly_lags_count_each_of_the_last_five_weeks_with_the_windows_edges() -> None:
+    second, day = pd.Timedelta(seconds=1), pd.Timedelta(days=1)
+    # one second before t and exactly 7 days before (week 1: a window includes its left edge), one second
+    # earlier (week 2), exactly 35 days before (week 5), one second earlier (out), and at t (the future)
+    build = villages(world(incidents=[dict(village_id=V1, occurred_at=when) for when in
+                                      (T - second, T - 7 * day, T - 7 * day - second, T - 35 * day,
+                                       T - 35 * day - second, T)]))  # fmt: skip
+    assert [at(build, V1, T, f"incidents_lag_{k}w") for k in range(1, 6)] == [2, 1, 0, 0, 1]
+    frame = build.frame
+    assert frame["incidents_lag_1w"].equals(frame["incidents_7d"])
+
+
+def test_long_memory_rate_is_the_gamma_poisson_mean_shrunk_toward_the_county() -> None:
+    # V1 and V2 share a county, FAR (with only the anchoring incident) is alone in its own; every
+    # village has been observed since the first incident: E = 427 days before T.
+    build = villages(world(incidents=[dict(village_id=V1, occurred_at=f"2023-0{m}-10 12:00") for m in range(3, 9)]))
+    e = 427 / 365.25
+    assert [at(build, v, T, "incidents_all_history") for v in (V1, V2, FAR)] == [6, 0, 1]
+    # raw rates k/E with k = 6, 0, 1: mean m = 7/(3E), variance 62/(9E²), Poisson part m/E = 21/(9E²),
+    # so the prior strength b = m / (62/9 − 21/9)·E² = 21E/41 years; county means 3/E and 1/E
+    expected = {V1: (6 + 3 / e * 21 * e / 41) / (e + 21 * e / 41), V2: 63 / (62 * e), FAR: 1 / e}
+    assert expected[V1] == pytest.approx(309 / (62 * e))
+    for village, rate in expected.items():
+        assert at(build, village, T, "incidents_per_year_shrunk") == pytest.approx(rate, rel=1e-6)
+
+
+def test_shrunk_rates_pull_a_short_record_toward_its_group_and_keep_the_order() -> None:
+    counts = np.array([[0], [1], [2], [10], [0], [0], [1], [3]], dtype=float)
+    exposure = np.full((8, 1), 2.0)
+    county = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    rate = shrunk_rates(counts, exposure, np.ones((8, 1), dtype=bool), county)[:, 0]
+    raw = counts[:, 0] / exposure[:, 0]
+    pooled = [counts[:4].sum() / 8] * 4 + [counts[4:].sum() / 8] * 4
+    assert np.all(np.diff(rate[:4]) > 0) and np.all(np.diff(rate[4:]) >= 0)
+    for r, x, p in zip(rate, raw, pooled):  # between its raw rate and its county's pooled rate
+        assert min(x, p) - 1e-12 <= r <= max(x, p) + 1e-12
+    not_rows = np.zeros((8, 1), dtype=bool)
+    assert np.isnan(shrunk_rates(counts, exposure, not_rows, county)).all()
 
 
 def test_neighbour_spill_is_a_distance_weighted_sum_over_neighbours_not_self() -> None:

@@ -147,30 +147,3 @@ def test_risk_levels_by_threshold_and_by_budget():
     assert levels_by_budget(p, snaps, (0.25, 0.5, 0.75)).tolist() == ["红", "橙", "黄", "蓝"]
     with pytest.raises(ValueError, match="descend"):
         levels_by_threshold(p, (0.1, 0.3, 0.03))
-
-
-def test_weekly_lags_count_each_of_the_last_five_weeks_with_the_engines_edges():
-    from models.history import WEEK_NS, weekly_lags
-
-    t = np.int64(100) * WEEK_NS
-    day, second = WEEK_NS // 7, np.int64(10**9)
-    # one second before t, exactly 7 days before (in week 1: windows include their left edge), one second
-    # earlier (week 2), exactly 35 days before (week 5), one second earlier (out), and at t (the future)
-    events = np.array([t - second, t - 7 * day, t - 7 * day - second, t - 35 * day, t - 35 * day - second, t])
-    lags = weekly_lags(np.zeros(6, dtype=np.int64), events, np.array([0]), np.array([t]))
-    assert lags.tolist() == [[2, 1, 0, 0, 1]]
-
-
-def test_shrunk_rates_pull_a_short_record_toward_its_county_and_keep_the_order():
-    from models.history import shrunk_rates
-
-    counts = np.array([0, 1, 2, 10, 0, 0, 1, 3])
-    exposure = np.full(8, 2.0)
-    county = np.array(["a", "a", "a", "a", "b", "b", "b", "b"])
-    rate = shrunk_rates(counts, exposure, county, np.zeros(8))
-    raw = counts / exposure
-    pooled_a, pooled_b = counts[:4].sum() / 8, counts[4:].sum() / 8
-    assert np.all(np.diff(rate[:4]) > 0) and np.all(np.diff(rate[4:]) >= 0)
-    # between its raw rate and its county's pooled rate
-    for r, x, p in zip(rate, raw, [pooled_a] * 4 + [pooled_b] * 4):
-        assert min(x, p) - 1e-12 <= r <= max(x, p) + 1e-12

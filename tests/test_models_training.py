@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from models.data import load_training_table
-from models.history import DERIVED_COLUMNS
+from models.featuremeta import incident_lag_columns
 from models.tracking import CHAMPION, REGISTERED_MODELS, artifact_location, gate_rule, log_training, promote, use_store
 from models.training import TrainingOptions, train_and_backtest
 
@@ -90,7 +90,7 @@ def test_training_works_on_a_warehouse_with_only_regions_and_incidents(incidents
     table = load_training_table(incidents_only_warehouse, "village", 30)
     assert table.sources == ["regions", "incidents"]
     assert not any(c.startswith(("disputes", "petitions", "unresolved")) for c in table.features)
-    assert set(DERIVED_COLUMNS) <= set(table.features)
+    assert {*incident_lag_columns("village"), "incidents_all_history", "incidents_per_year_shrunk"} <= set(table.features)
     result = train_and_backtest(table, TrainingOptions(compare_with=("incident_lags",), **FAST))
     p = result.predictions["lightgbm"]
     assert p.between(0, 1).all() and result.figure("roc_auc") > 0.5
@@ -103,19 +103,19 @@ def test_projects_are_compared_with_the_prior_assessment(model_warehouse):
     assert {"assessment_roc_auc", "model_roc_auc", "rows"} <= set(result.assessment)
 
 
-def test_weekly_lags_agree_with_the_engines_seven_day_count(model_warehouse):
+def test_the_engines_lags_and_long_memory_reach_the_training_table_and_behave(model_warehouse):
     table = load_training_table(model_warehouse, "village", 30)
     assert np.array_equal(table.frame["incidents_lag_1w"].to_numpy(), table.frame["incidents_7d"].to_numpy())
     per_village = table.frame.groupby("village_id")
     assert (per_village["incidents_all_history"].diff().dropna() >= 0).all()
-    assert (table.frame["incident_rate_shrunk"] >= 0).all()
+    assert (table.frame["incidents_per_year_shrunk"] >= 0).all()
     # within a county at one snapshot, the shrunk rate orders villages as their history does,
     # (the same exposure and the same county prior for all of them)
     last = table.frame[table.frame["snapshot"] == table.frame["snapshot"].max()]
     last = last.assign(county=pd.Series(table.county, index=table.frame.index)[last.index])
     for _, part in last.groupby("county"):
         ordered = part.sort_values("incidents_all_history")
-        assert (ordered["incident_rate_shrunk"].diff().dropna() >= -1e-6).all()
+        assert (ordered["incidents_per_year_shrunk"].diff().dropna() >= -1e-6).all()
 
 
 def test_the_hawkes_model_backtests_alone_and_as_a_feature_of_lightgbm(model_warehouse):

@@ -86,6 +86,8 @@ WINDOWS_DAYS = (7, 30, 90, 365)
 """Default windows of the main counts (``FENGQIAO_WINDOWS_DAYS``)."""
 DECAY_DAYS = (7, 30, 90)
 """Default decay times of the main intensities (``FENGQIAO_DECAY_DAYS``)."""
+LAG_WEEKS = 5
+"""Weekly lag counts of incidents (``incidents_lag_1w`` … ``_5w``): the input of the lag-counts baseline."""
 LAND_GROUPS = (("land", "land_and_projects"), ("demolition_compensation", "land_and_projects"))
 
 COLLECTIVE = Condition("participants", ">=", COLLECTIVE_MIN_PARTICIPANTS)
@@ -231,7 +233,7 @@ def village_sources(windows: tuple[int, ...] = WINDOWS_DAYS, decays: tuple[int, 
         group="incident_history",
         counters=(
             EventCounter("incidents", "重大事件", "incidents", windows=windows, decays=(30, 90, 365),
-                    recency=("incident", "重大事件", "incident")),
+                    recency=("incident", "重大事件", "incident"), lag_weeks=LAG_WEEKS, long_memory=True),
             EventCounter("{code}_incidents", "{code}", "{code}", by="kind", codes=codes(INCIDENT_KINDS, INCIDENT_WORDS),
                     windows=(90, 365)),
             EventCounter("severe_incidents", "较大以上事件", "severe incidents (severity 3–4)",
@@ -292,7 +294,8 @@ def project_sources() -> tuple[EventSource, ...]:
         group="incident_history",
         counters=(
             EventCounter("linked_incidents", "项目相关重大事件", "project incidents", windows=(90, 365), decays=(90,),
-                    recency=("linked_incident", "项目相关重大事件", "project incident")),
+                    recency=("linked_incident", "项目相关重大事件", "project incident"), lag_weeks=LAG_WEEKS,
+                    long_memory=True),
         ),
     ),
 )  # fmt: skip

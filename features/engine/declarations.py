@@ -80,7 +80,8 @@ class EventCounter:
     Families: ``windows`` (events in the last w days), ``open_windows`` (events of the last
     w days still open at t, see ``EventSource.closure``), ``decays`` (exponentially decayed
     intensity, one feature per decay time in ``decays``, in days), ``recency`` (days since the last event: (stem, zh, en)
-    of one event, e.g. ("patrol", "巡查", "patrol")).
+    of one event, e.g. ("patrol", "巡查", "patrol")), ``lag_weeks`` (events in each of the last n weeks, one
+    feature per week), ``long_memory`` (events since the data begins, and their empirical-Bayes rate per year).
     """
 
     stem: str
@@ -95,6 +96,8 @@ class EventCounter:
     open_windows: tuple[int, ...] = ()
     decays: tuple[int, ...] = ()
     recency: tuple[str, str, str] | None = None
+    lag_weeks: int = 0
+    long_memory: bool = False
     group: str | None = None
     code_groups: tuple[tuple[str, str], ...] = ()
     """(code, group) pairs that override the group, e.g. land disputes → land_and_projects."""
@@ -102,8 +105,8 @@ class EventCounter:
     def __post_init__(self) -> None:
         if (self.by is None) != (not self.codes):
             raise ValueError(f"counter {self.stem!r}: give both `by` and `codes`, or neither")
-        if self.recency is not None and self.by is not None:
-            raise ValueError(f"counter {self.stem!r}: recency is for counters without codes")
+        if self.by is not None and (self.recency is not None or self.lag_weeks or self.long_memory):
+            raise ValueError(f"counter {self.stem!r}: recency, weekly lags and long memory are for counters without codes")
 
     @property
     def n_codes(self) -> int:

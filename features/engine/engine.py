@@ -17,14 +17,14 @@ import numpy as np
 import pandas as pd
 
 from features.calendar import HolidayCalendar, spring_festival_calendar
-from features.contracts import CONTRACTS, SECONDS_PER_DAY, TIMEZONE
+from features.contracts import CONTRACTS, TIMEZONE
 from features.engine.catalogue import Catalogue, EntityKind, default_catalogue
 from features.engine.declarations import EventCounter, EventSource
 from features.engine.events import CounterEvents, SortedEvents, counter_events, sort_events
 from features.engine.labels import incident_labels
 from features.engine.neighbours import NeighbourParams, Neighbours, find_neighbours
 from features.engine.plan import FeaturePlan, all_columns, plan_features
-from features.engine.projects import RECENTLY_COMPLETED_DAYS, ProjectTimes
+from features.engine.projects import ProjectTimes
 from features.engine.registry import FeatureRegistry
 from features.engine.summary import BuildSummary
 from features.engine.timeline import NEVER, epoch_seconds, local_days, snapshot_times, to_timestamps
@@ -221,13 +221,9 @@ def entity_index(tables: Mapping[str, pd.DataFrame], kind: EntityKind) -> pd.Ind
 
 
 def _project_rows(tables: Mapping[str, pd.DataFrame], projects: pd.Index, snapshots: np.ndarray, timezone: str) -> np.ndarray:
-    """Which (project, snapshot) cells are rows: announced before t, completed (if ever) at most
-    180 days before t."""
+    """Which (project, snapshot) cells are rows, entity-major (``ProjectTimes.rows_at``)."""
     frame = tables["projects"].set_index("project_id").reindex(projects).reset_index()
-    times = ProjectTimes.of(frame, timezone)
-    t = snapshots[None, :]
-    end = times.completed + RECENTLY_COMPLETED_DAYS * SECONDS_PER_DAY
-    return ((times.announced[:, None] < t) & (t <= end[:, None])).ravel()
+    return ProjectTimes.of(frame, timezone).rows_at(snapshots).ravel()
 
 
 def _check_tables(tables: Mapping[str, pd.DataFrame], kind: EntityKind) -> None:

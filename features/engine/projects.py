@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.contracts import LIST_SEPARATOR
+from features.contracts import LIST_SEPARATOR, SECONDS_PER_DAY
 from features.engine.timeline import epoch_seconds
 
 RECENTLY_COMPLETED_DAYS = 180
@@ -31,6 +31,13 @@ class ProjectTimes:
 
     def take(self, idx: np.ndarray) -> ProjectTimes:
         return ProjectTimes(self.announced[idx], self.acquisition[idx], self.construction[idx], self.completed[idx])
+
+    def rows_at(self, snapshots: np.ndarray) -> np.ndarray:
+        """Which (project, snapshot) cells are rows of the project table, shape (projects, snapshots):
+        announced before t, completed (if ever) at most ``RECENTLY_COMPLETED_DAYS`` before t."""
+        t = snapshots[None, :]
+        end = self.completed + RECENTLY_COMPLETED_DAYS * SECONDS_PER_DAY
+        return (self.announced[:, None] < t) & (t <= end[:, None])
 
 
 def compensation_gap(projects: pd.DataFrame) -> np.ndarray:

@@ -26,7 +26,8 @@ GROUPS: dict[str, tuple[str, str]] = {
 }
 """The factor groups explanations sum contributions into: name → (zh, en) title."""
 
-Unit = Literal["count", "decayed_count", "days", "share", "ratio", "households", "people", "CNY", "flag", "month"]
+Unit = Literal["count", "decayed_count", "per_year", "days", "share", "ratio", "households", "people", "CNY", "flag",
+               "month"]
 UNITS: tuple[str, ...] = Unit.__args__  # type: ignore[attr-defined]
 
 _INTEGER_UNITS = ("count", "households", "people", "flag", "month")
@@ -59,6 +60,8 @@ class FeatureSpec:
             return f"{value:,.0f}"
         if self.unit == "share":
             return f"{100 * value:.0f}%"
+        if self.unit == "per_year":
+            return f"{value:,.2f}"
         return f"{value:,.1f}"
 
     def reason(self, value: float, lang: Literal["zh", "en"] = "zh") -> str:

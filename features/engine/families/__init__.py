@@ -10,6 +10,8 @@ from features.engine.families.base import Family, Feature
 from features.engine.families.calendar import CalendarValue, HolidayCountdown, Month
 from features.engine.families.decays import DecayedIntensities, DecayedIntensity
 from features.engine.families.exposure import ProjectExposure, ProjectExposures
+from features.engine.families.lags import LaggedCount, WeeklyLags
+from features.engine.families.longmemory import AllHistoryCount, LongMemory, ShrunkRate
 from features.engine.families.ratios import RatioOf, Ratios
 from features.engine.families.recency import DaysSinceLast, Recency
 from features.engine.families.repeats import RepeatCount, RepeatKeyCounts
@@ -24,7 +26,7 @@ from features.engine.families.static import (
 )
 from features.engine.families.windows import EventCount, WindowCounts
 
-COUNTER_FAMILIES = (WindowCounts, OpenBacklogs, DecayedIntensities, Recency)
+COUNTER_FAMILIES = (WindowCounts, OpenBacklogs, DecayedIntensities, Recency, WeeklyLags, LongMemory)
 SOURCE_FAMILIES = (RepeatKeyCounts,)
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "SOURCE_FAMILIES",
     "AffectedVillageSums",
     "AffectedVillagesSum",
+    "AllHistoryCount",
     "CalendarValue",
     "DaysSinceLast",
     "DecayedIntensities",
@@ -40,6 +43,8 @@ __all__ = [
     "Family",
     "Feature",
     "HolidayCountdown",
+    "LaggedCount",
+    "LongMemory",
     "Month",
     "NearbySum",
     "NearbySums",
@@ -57,5 +62,7 @@ __all__ = [
     "RegionAttributes",
     "RepeatCount",
     "RepeatKeyCounts",
+    "ShrunkRate",
+    "WeeklyLags",
     "WindowCounts",
 ]

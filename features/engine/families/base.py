@@ -74,6 +74,10 @@ class EventFamily(Family):
         return {(self.source.table, self.source.entity, self.source.time)}
 
 
+NEVER_CLOSED = np.empty(0, dtype=np.int64)
+"""The close times of events that never close (``kernels.count_in_intervals``: none given)."""
+
+
 def seconds(days: Sequence[int]) -> np.ndarray:
     """Whole days as int64 seconds."""
     return np.asarray(list(days), dtype=np.int64) * SECONDS_PER_DAY

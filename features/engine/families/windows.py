@@ -9,14 +9,13 @@ import numpy as np
 
 from features.engine import kernels
 from features.engine.declarations import Code, EventCounter, EventSource
-from features.engine.families.base import EventFamily, Family, Feature, seconds
+from features.engine.families.base import NEVER_CLOSED, EventFamily, Family, Feature, seconds
 from features.engine.registry import FeatureSpec
 
 if TYPE_CHECKING:
     from features.engine.engine import EngineState
     from features.engine.events import CounterEvents
 
-_EMPTY_I64 = np.empty(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ class WindowCounts(EventFamily):
 
     def close_times(self, state: EngineState, ce: CounterEvents) -> np.ndarray:
         """When each of ``ce``'s events stops counting before its window ends (empty: never)."""
-        return _EMPTY_I64
+        return NEVER_CLOSED
 
     def compute(self, state: EngineState, block: np.ndarray) -> None:
         ce = state.counter_events(self.source, self.counter)
