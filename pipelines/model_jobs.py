@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from fengqiao.settings import Settings
+from models.catalogue import BUNDLED_MODELS, UnknownModelError
 from models.data import load_training_table
 from models.featuremeta import ENTITIES
 from models.hawkes import for_rows
@@ -26,7 +27,8 @@ def training_options(settings: Settings, model: str | None = None) -> TrainingOp
     return TrainingOptions(model=model or settings.model, horizon_days=settings.horizon_days,
                            backtest_months=settings.backtest_months, alert_budget=settings.alert_budget,
                            tuning_trials=settings.tuning_trials, bootstrap_draws=settings.bootstrap_draws,
-                           calibration=settings.calibration, n_jobs=settings.n_jobs)
+                           calibration=settings.calibration, n_jobs=settings.n_jobs,
+                           level_thresholds=settings.level_thresholds)
 
 
 def _artifacts(settings: Settings) -> str | None:
@@ -67,8 +69,11 @@ def train_job(settings: Settings, entities: Sequence[str] = ENTITIES, model: str
     """Tune, backtest against the baselines (and the oracle), fit, log a run to MLflow and,
     with ``register``, register the model; with ``gate`` run the promotion gate on it."""
     started = time.perf_counter()
-    client = use_store(settings.tracking_uri)
     options = training_options(settings, model)
+    if register and options.model not in BUNDLED_MODELS:
+        raise UnknownModelError(f"model {options.model!r} cannot be registered: only {', '.join(BUNDLED_MODELS)} "
+                                f"export to a scoring bundle; evaluate it with `fengqiao backtest --model {options.model}`")
+    client = use_store(settings.tracking_uri)
     lines = [f"MLflow store: {settings.tracking_uri}"]
     for entity in entities:
         path = Path(settings.warehouse_dir) / f"features_{entity}.parquet"
