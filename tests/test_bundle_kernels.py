@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 
 from models.bundle.export import BundleFacts, export_booster
 from models.bundle.scoring import load_bundle
-from tests.bundle_reference import hand_bundle, random_tree, raw_score, shapley_contributions
+from tests.bundle_reference import (
+    hand_bundle,
+    random_tree,
+    raw_score,
+    shapley_contributions,
+)
 
 FACTS = BundleFacts("village", 30, (0.3, 0.15, 0.05))
 
@@ -76,7 +81,7 @@ def test_raw_scores_equal_lightgbm_predict_within_1e_9(model_and_bundle):
 
 
 def test_single_rows_score_as_the_batch_does(model_and_bundle):
-    booster, bundle, rows = model_and_bundle
+    _, bundle, rows = model_and_bundle
     single = np.array([bundle.raw_score(row)[0] for row in rows[:40]])
     assert np.array_equal(single, bundle.raw_score(rows)[:40])
     assert np.abs(bundle.contributions(rows[:3]) - bundle.contributions(rows)[:3]).max() <= 1e-12
