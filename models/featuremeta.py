@@ -29,6 +29,12 @@ _MONOTONE = re.compile(
     r"|(linked_)?(collective_|leapfrog_)?petitions_(\d+d|decay_\d+d)"
 )
 _MONOTONE_UNITS = ("count", "decayed_count", "per_year")
+_ACTIONABLE = re.compile(
+    r"mediators|mediators_per_10k_people|legal_adviser|patrols_\d+d|days_since_last_patrol"
+    r"|hearing_held|active_projects_without_hearing|compensation_ratio|compensation_gap"
+)
+OTHER_GROUP = "other"
+"""Group of features the registry does not know (models trained elsewhere)."""
 
 
 def id_column(entity: str) -> str:
@@ -54,8 +60,27 @@ def feature_group(entity: str, name: str) -> str:
 
 def group_title(group: str, lang: str = "en") -> str:
     """The zh or en title of a factor group."""
-    zh, en = GROUPS.get(group, (group, group))
+    zh, en = GROUPS.get(group, ("其他", "other") if group == OTHER_GROUP else (group, group))
     return zh if lang == "zh" else en
+
+
+def is_actionable(name: str) -> bool:
+    """Whether a feature is a lever the committee controls: mediators, the legal adviser,
+    patrol frequency, hearings held, compensation."""
+    return _ACTIONABLE.fullmatch(name) is not None
+
+
+def feature_description(entity: str | None, name: str) -> dict:
+    """What explanations need of a feature: group, unit, actionable and the zh/en reason
+    templates (with one ``{value}``). Features the registry does not know (a model trained
+    elsewhere) are in group ``other`` with a plain "name = value" template."""
+    registry = _registry(entity) if entity in ENTITIES else {}
+    if name in registry:
+        spec = registry[name]
+        group, unit, zh, en = spec.group, spec.unit, spec.zh, spec.en
+    else:
+        group, unit, zh, en = OTHER_GROUP, "ratio", f"{name} 为 {{value}}", f"{name} = {{value}}"
+    return {"group": group, "unit": unit, "zh": zh, "en": en, "actionable": is_actionable(name)}
 
 
 def monotone_sign(entity: str, name: str) -> int:
