@@ -15,4 +15,3 @@ days, batches); ``total`` 0 when a step starts without a count."""
 
 def quiet(step: str, done: int, total: int) -> None:
     """A ``Progress`` that ignores everything: the default of library functions."""
-    return None

@@ -48,8 +48,8 @@ _OFFSETS = st.integers(-(23 * 60 + 59), 23 * 60 + 59)
 _EXPORT = st.builds(_export_text, _MOMENTS, _OFFSETS)
 _OTHER_FORMATS = st.builds(lambda m, f: m.strftime(f), _MOMENTS,
                            st.sampled_from((*ALTERNATIVE_FORMATS, "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z")))
-_INVALID = st.builds(lambda m, render: render(pd.Timestamp(m)), st.datetimes(datetime(1990, 1, 1), datetime(2030, 1, 1)),
-                     st.sampled_from(INVALID_DATES))
+_INVALID = st.builds(lambda m, render: render(pd.Timestamp(m)),
+                     st.datetimes(datetime(1990, 1, 1), datetime(2030, 1, 1)), st.sampled_from(INVALID_DATES))
 _NEAR_MISSES = st.builds(
     lambda text, at, char: text[:at] + char + text[at + 1:],
     _EXPORT, st.integers(0, 24), st.sampled_from(list("0123456789 -:+T/Z9")),
@@ -74,8 +74,8 @@ def test_fast_path_reads_export_timestamps_and_leaves_every_other_shape_to_the_g
         "2024-03-05 14:23:00Z", "2024-03-05 14:23:00", "2024-3-5 14:23:00+08:00", None,
     ], type=pa.large_string())
     instants = export_timestamps(cells).to_pylist()
-    utc = pd.Timestamp("2024-03-05 06:23", tz="UTC")
-    assert instants[:3] == [utc, pd.Timestamp("2024-03-05 19:53", tz="UTC"), pd.Timestamp("2024-02-29 23:59:59", tz="UTC")]
+    expected = [pd.Timestamp(t, tz="UTC") for t in ("2024-03-05 06:23", "2024-03-05 19:53", "2024-02-29 23:59:59")]
+    assert instants[:3] == expected
     assert instants[3:] == [None] * 10, "impossible dates and other shapes are not the fast path's"
 
 

@@ -139,9 +139,9 @@ def _possible_wall_times(wall_text: pa.Array) -> pa.Array:
     every field of its time is the one written."""
     wall = pc.strptime(wall_text, format=_WALL_FORMAT, unit="s", error_is_null=True)
     rolled = pa.array(np.zeros(len(wall), dtype=bool))
-    for field, start in ((pc.month, 5), (pc.day, 8), (pc.hour, 11), (pc.minute, 14), (pc.second, 17)):
+    for part, start in ((pc.month, 5), (pc.day, 8), (pc.hour, 11), (pc.minute, 14), (pc.second, 17)):
         written = pc.cast(pc.utf8_slice_codeunits(wall_text, start, start + 2), pa.int64())
-        rolled = pc.or_(rolled, pc.not_equal(field(wall), written))
+        rolled = pc.or_(rolled, pc.not_equal(part(wall), written))
     return pc.if_else(rolled, None, wall)
 
 

@@ -134,7 +134,8 @@ def _csv_batches(path: Path, encoding: str, batch_rows: int) -> Iterator[RawBatc
             file,
             read_options=pa_csv.ReadOptions(encoding=encoding, use_threads=False, block_size=_CSV_BLOCK_BYTES),
             parse_options=pa_csv.ParseOptions(invalid_row_handler=skip),
-            convert_options=pa_csv.ConvertOptions(column_types={n: pa.large_string() for n in names}, strings_can_be_null=True),
+            convert_options=pa_csv.ConvertOptions(column_types={n: pa.large_string() for n in names},
+                                                  strings_can_be_null=True),
         )
         schema = reader.schema
         next_row, handed = 1, 0
