@@ -179,6 +179,8 @@ def targets(setting: dict) -> list[dict]:
     check("PR-AUC ≥ 1.25 × best simple baseline", champ["pr_auc"], 1.25 * best_simple)
     check("ROC-AUC ≥ plain + 0.005", champ["roc_auc"], plain["roc_auc"] + 0.005)
     check("ECE ≤ 0.01", champ["ece"], 0.01, higher=False)
+    if setting.get("ece_floor"):
+        check("ECE ≤ top of the noise floor's 90% interval", champ["ece"], setting["ece_floor"]["high"], higher=False)
     if setting["assessment"]:
         check("ROC-AUC > prior assessment's", setting["assessment"]["model_roc_auc"],
               setting["assessment"]["assessment_roc_auc"] + 1e-9)
