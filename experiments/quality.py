@@ -281,7 +281,9 @@ def write_results(parts: list[dict], args: argparse.Namespace) -> None:
     tuning = (f"tuned with {args.trials} Optuna trials on the rows before the first fold" if not args.params else
               f"with the parameters {args.trials} Optuna trials chose on the rows before the first fold in the run "
               f"recorded in {args.params.name}")
-    how = (f"{SEED_NOTE}; backtest over the last {args.months} months in monthly folds; main model LightGBM {tuning}, "
+    months = "the last months" if args.render else f"the last {args.months} months"
+    how = (f"{SEED_NOTE}; backtest over {months} in monthly folds (each section gives its folds); main model LightGBM "
+           f"{tuning}, "
            "refitted on all its rows with the early-stopped number of trees and calibrated on a held-out slice; "
            f"90% intervals from {args.draws} bootstrap resamples of snapshots. `lightgbm` is the champion candidate; "
            "`plain_lightgbm` is experiments/world_difficulty.py's untuned model on the feature table.")
