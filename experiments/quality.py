@@ -179,6 +179,8 @@ def targets(setting: dict) -> list[dict]:
     check("PR-AUC ≥ 1.25 × best simple baseline", champ["pr_auc"], 1.25 * best_simple)
     check("ROC-AUC ≥ plain + 0.005", champ["roc_auc"], plain["roc_auc"] + 0.005)
     check("ECE ≤ 0.01", champ["ece"], 0.01, higher=False)
+    if setting.get("ece_floor"):
+        check("ECE ≤ top of the noise floor's 90% interval", champ["ece"], setting["ece_floor"]["high"], higher=False)
     if setting["assessment"]:
         check("ROC-AUC > prior assessment's", setting["assessment"]["model_roc_auc"],
               setting["assessment"]["assessment_roc_auc"] + 1e-9)
@@ -279,7 +281,9 @@ def write_results(parts: list[dict], args: argparse.Namespace) -> None:
     tuning = (f"tuned with {args.trials} Optuna trials on the rows before the first fold" if not args.params else
               f"with the parameters {args.trials} Optuna trials chose on the rows before the first fold in the run "
               f"recorded in {args.params.name}")
-    how = (f"{SEED_NOTE}; backtest over the last {args.months} months in monthly folds; main model LightGBM {tuning}, "
+    months = "the last months" if args.render else f"the last {args.months} months"
+    how = (f"{SEED_NOTE}; backtest over {months} in monthly folds (each section gives its folds); main model LightGBM "
+           f"{tuning}, "
            "refitted on all its rows with the early-stopped number of trees and calibrated on a held-out slice; "
            f"90% intervals from {args.draws} bootstrap resamples of snapshots. `lightgbm` is the champion candidate; "
            "`plain_lightgbm` is experiments/world_difficulty.py's untuned model on the feature table.")
