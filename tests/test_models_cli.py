@@ -22,6 +22,9 @@ def test_cli_trains_registers_promotes_and_refuses_the_same_champion(model_wareh
     assert trained.exit_code == 0, trained.output
     assert "registered version 1" in trained.output and "promoted: there was no champion yet" in trained.output
     assert "levels at" in trained.output and (root / "mlflow" / "mlflow.db").exists()
+    scored = runner.invoke(app, ["score", "--entity", "village"])
+    assert scored.exit_code == 0, scored.output
+    assert "by model version 1" in scored.output and (root / "warehouse" / "scores_village.parquet").exists()
     again = runner.invoke(app, ["promote", "--entity", "village", "--version", "1"])
     assert again.exit_code == 0 and "already the champion" in again.output
     backtest = runner.invoke(app, ["backtest", "--entity", "village", "--model", "recent_incidents"])

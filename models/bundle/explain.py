@@ -90,8 +90,7 @@ def explain_rows(bundle: ScoringBundle, X: np.ndarray, reference: np.ndarray, to
     bias = float(contrib[0, -1]) if len(X) else bundle.bias
     base = float(bundle.probability_from_raw(np.array([bias]))[0])
     without = bundle.probability_from_raw(raw[:, None] - contrib[:, :-1])
-    group_names = list(dict.fromkeys(bundle.feature_groups))
-    member = np.array([[g == name for g in bundle.feature_groups] for name in group_names], dtype=float)
+    group_names, member = bundle.group_names, bundle.group_members
     titles = bundle.meta["groups"]
     out = []
     for i in range(len(X)):

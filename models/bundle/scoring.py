@@ -61,6 +61,10 @@ class ScoringBundle:
         self.feature_names: list[str] = [f["name"] for f in meta["features"]]
         self.feature_groups: list[str] = [f["group"] for f in meta["features"]]
         self.actionable: list[bool] = [bool(f["actionable"]) for f in meta["features"]]
+        self.group_names: list[str] = list(dict.fromkeys(self.feature_groups))
+        self.group_members = _read_only(np.array([[g == name for g in self.feature_groups] for name in self.group_names],
+                                                 dtype=np.float64))
+        """(groups, features) 0/1: which features each of ``group_names`` sums."""
         self._sigmoid = float(meta["objective"]["sigmoid"])
         self._calibration = meta["calibration"]
         calibrate(np.zeros(1), self._sigmoid, self._calibration)  # refuses an unknown method now, not per request
