@@ -305,5 +305,82 @@ def demo(ctx: typer.Context) -> None:
                f"  open it with: mlflow ui --backend-store-uri {settings.tracking_uri}")
 
 
+token_app = typer.Typer(cls=OneLineErrors, help="API tokens: create (shown once), list, revoke.",
+                        no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+def _token_store(ctx: typer.Context) -> Path:
+    try:
+        return _settings(ctx).tokens_path
+    except FengqiaoError as err:
+        _fail(err)
+
+
+@token_app.command("create")
+def token_create(
+    ctx: typer.Context,
+    scope: Annotated[str, typer.Option(help="city, admin or county:<county_id> (e.g. county:610722).")],
+    note: Annotated[str, typer.Option(help="Whose token this is, for the operators (no personal data).")] = "",
+) -> None:
+    """Create an API token and print it — once: the store keeps only its SHA-256 digest."""
+    from serving.tokens import create_token
+
+    path = _token_store(ctx)
+    try:
+        token, record = create_token(path, scope, note)
+    except FengqiaoError as err:
+        _fail(err)
+    typer.echo(f"token {record.id} (scope {record.scope}) added to {path}; it is shown only now:", err=True)
+    typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(ctx: typer.Context) -> None:
+    """List the tokens: id, scope, creation time, note (never the tokens or their digests)."""
+    from serving.tokens import read_records
+
+    try:
+        records = read_records(_token_store(ctx))
+    except FengqiaoError as err:
+        _fail(err)
+    for record in records:
+        typer.echo(f"{record.id}  {record.scope:<20} {record.created_at}  {record.note}")
+
+
+@token_app.command("revoke")
+def token_revoke(ctx: typer.Context, token_id: Annotated[str, typer.Argument(help="The token's id (8 hex digits).")]) -> None:
+    """Revoke a token; a running server stops accepting it within a second."""
+    from serving.tokens import revoke_token
+
+    try:
+        record = revoke_token(_token_store(ctx), token_id)
+    except FengqiaoError as err:
+        _fail(err)
+    typer.echo(f"revoked token {record.id} (scope {record.scope})")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default FENGQIAO_API_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default FENGQIAO_API_PORT, 8000).", min=1, max=65535)] = None,
+) -> None:
+    """Serve the scoring API (uvicorn): loads the champion models and the latest snapshot, then answers
+    until SIGTERM or Ctrl-C, letting in-flight requests finish."""
+    import uvicorn
+
+    from serving.app import create_app
+
+    configure_logging(structured=True)
+    try:
+        settings = _settings(ctx)
+        application = create_app(settings)
+    except FengqiaoError as err:
+        _fail(err)
+    uvicorn.run(application, host=host or settings.api_host, port=port or settings.api_port, access_log=False,
+                log_config=None, timeout_graceful_shutdown=settings.api_shutdown_seconds)
+
+
 if __name__ == "__main__":
     app()

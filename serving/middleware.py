@@ -1,0 +1,149 @@
+"""ASGI middleware around every request: body size limit, security headers, and the record of
+each request (metrics, audit log, structured access log).
+
+Plain ASGI classes rather than ``BaseHTTPMiddleware``: they add microseconds, not a task per
+request, and they see requests that never reach a route (404, 413).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from serving.audit import AuditLog
+from serving.errors import INTERNAL, ApiError, error_response
+from serving.metrics import ApiMetrics
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"cache-control", b"no-store"),
+)
+"""Headers on every response: the API serves JSON only, to be framed by nobody, cached by nobody."""
+
+UNMATCHED_ROUTE = "unmatched"
+log = logging.getLogger("fengqiao.api")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class LimitBody:
+    """Refuse request bodies over ``max_bytes`` with 413, whether announced by Content-Length or
+    streamed in chunks."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = ApiError(413, "body_too_large", f"The request body exceeds {self.max_bytes} bytes.", "body")
+        for name, value in scope["headers"]:
+            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
+                await error_response(too_large)(scope, receive, send)
+                return
+        received = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, watched_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await error_response(too_large)(scope, receive, send)
+
+
+class SecurityHeaders:
+    """Add :data:`SECURITY_HEADERS` to every HTTP response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class RecordRequests:
+    """After each request: count it and its latency by route template (never by raw path, which
+    a client chooses), append it to the audit log, and log one structured line. The token id and
+    the entity come from ``scope["state"]``, where the auth dependency and the routes put them;
+    the response carries an ``X-Request-ID`` that the log line repeats. An exception escaping the
+    app is logged with its trace and answered with the fixed 500 body."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics, audit: AuditLog) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.audit = audit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = os.urandom(8).hex()
+        status, responded = 500, False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, responded
+            if message["type"] == "http.response.start":
+                status, responded = message["status"], True
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": request_id})
+            if responded:
+                raise
+            await error_response(INTERNAL)(scope, receive, send_with_id)
+        finally:
+            seconds = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", UNMATCHED_ROUTE)
+            state = scope.get("state") or {}
+            token_id, entity = state.get("token_id"), state.get("entity")
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(seconds)
+            self.audit.record(token_id, scope["method"], route, entity, status)
+            log.info("request", extra={"request_id": request_id, "method": scope["method"], "route": route,
+                                       "status": status, "ms": round(1000 * seconds, 3), "token": token_id,
+                                       "entity": entity})
