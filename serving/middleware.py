@@ -37,50 +37,46 @@ UNMATCHED_ROUTE = "unmatched"
 log = logging.getLogger("fengqiao.api")
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class LimitBody:
     """Refuse request bodies over ``max_bytes`` with 413, whether announced by Content-Length or
-    streamed in chunks."""
+    streamed in chunks. A body is read whole (it is small) before the app sees it, so that the
+    refusal happens before any parsing."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        too_large = ApiError(413, "body_too_large", f"The request body exceeds {self.max_bytes} bytes.", "body")
+        too_large = error_response(ApiError(413, "body_too_large", f"The request body exceeds {self.max_bytes} bytes.",
+                                            "body"))
         for name, value in scope["headers"]:
             if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
-                await error_response(too_large)(scope, receive, send)
+                await too_large(scope, receive, send)
                 return
-        received = 0
-        started = False
-
-        async def counted_receive() -> Message:
-            nonlocal received
+        chunks, size, more = [], 0, True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge
-            return message
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                await too_large(scope, receive, send)
+                return
+            more = message.get("more_body", False)
+        replayed = False
 
-        async def watched_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
-        try:
-            await self.app(scope, counted_receive, watched_send)
-        except BodyTooLarge:
-            if started:
-                raise
-            await error_response(too_large)(scope, receive, send)
+        await self.app(scope, replay, send)
 
 
 class SecurityHeaders:

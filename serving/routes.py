@@ -1,7 +1,8 @@
 """The routes of DESIGN.md's API section. Each one authenticates, reads the live models once and
-hands the work to :mod:`serving.views`; none holds model logic."""
+hands the work to :mod:`serving.views`; none holds model logic.
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: FastAPI reads the parameter annotations, which
+use aliases local to :func:`build_router`, at run time."""
 
 from datetime import date
 from typing import Annotated
@@ -86,13 +87,13 @@ def build_router(service: RiskService, tokens: TokenStore, limiter: RateLimiter,
 
     def model_info(scored: ScoredEntities) -> dict:
         meta = scored.bundle.meta
-        metrics_ = meta.get("metrics") or {}
+        recorded = meta.get("backtest_metrics") or {}
         return {"entity": scored.entity, "version": scored.version, "source": scored.source,
-                    "trained_at": meta.get("trained_at"), "mlflow_run_id": meta.get("mlflow_run_id"),
-                    "horizon_days": int(meta.get("horizon_days", 0)), "fingerprint": meta.get("fingerprint"),
-                    "metrics": {k: (float(v) if isinstance(v, int | float) else None) for k, v in metrics_.items()},
-                    "snapshot": scored.snapshots[-1], "loaded_at": scored.loaded_at,
-                    "n_features": len(scored.bundle.feature_names)}
+                "trained_at": meta.get("trained_at"), "mlflow_run_id": meta.get("mlflow_run_id"),
+                "horizon_days": int(meta["horizon_days"]), "fingerprint": meta.get("training_data_fingerprint"),
+                "metrics": {k: float(v) if isinstance(v, int | float) else None for k, v in recorded.items()},
+                "snapshot": scored.snapshots[-1], "loaded_at": scored.loaded_at,
+                "n_features": len(scored.bundle.feature_names)}
 
     @router.get("/v1/models", response_model=schemas.ModelList, tags=["models"], responses=_errors(*AUTH_ERRORS))
     async def models(_: Caller) -> schemas.ModelList:
@@ -106,7 +107,7 @@ def build_router(service: RiskService, tokens: TokenStore, limiter: RateLimiter,
         scored = live(entity)
         bundle = scored.bundle
         return schemas.ModelDetail(
-            **model_info(scored), level_thresholds=scored.level_thresholds,
+            **model_info(scored), level_thresholds={k: float(v) for k, v in bundle.meta["level_thresholds"].items()},
             features=[schemas.FeatureInfo(name=n, group=g, actionable=bool(a))
                       for n, g, a in zip(bundle.feature_names, bundle.feature_groups, bundle.actionable)])
 

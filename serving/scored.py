@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from models.bundle import Explanation, ScoringBundle, explain_rows
 
 from features.warehouse import read_table
 from fengqiao.errors import ConfigurationError, FengqiaoError
+from models.bundle import Explanation, ScoringBundle, explain_rows
 from models.data import load_training_table
 from models.featuremeta import id_column
 from serving.places import Places, project_places, village_places
@@ -181,8 +181,9 @@ def score_entities(bundle: ScoringBundle, source: str, warehouse: Path, history_
     missing or unusable input is a ConfigurationError naming it."""
     entity = bundle.entity
     started = time.perf_counter()
+    history = read_history(warehouse, entity)
     try:
-        table = load_training_table(warehouse, entity, int(bundle.meta.get("horizon_days", 30)), labelled_only=False)
+        table = load_training_table(warehouse, entity, int(bundle.meta["horizon_days"]), labelled_only=False)
     except FengqiaoError as err:
         raise ConfigurationError(f"cannot read the {entity} features: {err}") from None
     frame = table.frame
@@ -218,8 +219,6 @@ def score_entities(bundle: ScoringBundle, source: str, warehouse: Path, history_
     medians = _county_medians(features, present, home, len(counties))
     orders, city_rank, county_rank = _ranks(probability, raw, present, ids,
                                             {c: places.in_county(c) for c in counties})
-
-    history = read_history(warehouse, entity)
 
     latest_rows = np.flatnonzero(present[-1])
     explained = explain_rows(bundle, features[-1, latest_rows],
