@@ -24,6 +24,7 @@ from serving.tokens import Principal, TokenStore
 def _errors(*statuses: int) -> dict:
     """OpenAPI entries for the error statuses a route may answer, all of one shape."""
     described = {401: "No valid bearer token.", 403: "Outside this token's scope (or no such entity).",
+                 404: "as_of precedes the snapshots the service holds.",
                  409: "Refused: the live models keep serving.", 413: "Request body too large.",
                  422: "A parameter or body field is invalid; `field` names it.",
                  429: "Too many requests for this token; see Retry-After.", 500: "Server failure."}
@@ -112,7 +113,7 @@ def build_router(service: RiskService, tokens: TokenStore, limiter: RateLimiter,
                       for n, g, a in zip(bundle.feature_names, bundle.feature_groups, bundle.actionable)])
 
     @router.get("/v1/rankings/{entity}", response_model=schemas.Ranking, tags=["risk"],
-                responses=_errors(*AUTH_ERRORS, 403))
+                responses=_errors(*AUTH_ERRORS, 403, 404))
     async def rankings(request: Request, entity: schemas.Entity, caller: Caller,
                        limit: Limit = 50, offset: Offset = 0,
                        county: Annotated[str | None, Query(max_length=32, description="Only this county.")] = None,

@@ -91,7 +91,7 @@ def ranking(scored: ScoredEntities, principal: Principal, *, county: str | None,
     """One page of the ranking at the latest snapshot (or the latest on or before ``as_of``)."""
     s = scored.latest if as_of is None else scored.snapshot_at(as_of)
     if s is None:
-        raise ApiError(422, "invalid_request", f"as_of precedes the first snapshot the service holds "
+        raise ApiError(404, "snapshot_not_held", f"as_of precedes the first snapshot the service holds "
                        f"({scored.snapshots[0].isoformat()}).", "query.as_of")
     if county is not None and principal.county not in (None, county):
         raise NOT_VISIBLE

@@ -8,15 +8,21 @@ import shutil
 import socket
 import threading
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Self
 
+import httpx
 import pandas as pd
 import uvicorn
 
+from fengqiao.settings import Settings
+from models.bundle import load_bundle
 from models.bundle.export import BundleFacts, export_model
 from models.catalogue import build_model
 from models.data import load_training_table
+from serving.tokens import create_token
 
 ENTITIES = ("village", "project")
 HORIZON_DAYS = 30
@@ -75,3 +81,59 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(timeout=15)
         self.socket.close()
+
+
+COUNTY_A, COUNTY_B = "610722", "610723"
+SHARED_PROJECT = "PRJ00002"
+"""A project of county B that the fixture extends to a village of county A."""
+SCOPES = ("city", "admin", f"county:{COUNTY_A}", f"county:{COUNTY_B}")
+
+
+@dataclass
+class Api:
+    url: str
+    root: Path
+    tokens: dict[str, str]
+
+    def client(self, scope: str | None = "city") -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.tokens[scope]}"} if scope else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+def tokens_of(root: Path) -> dict[str, str]:
+    """The fixture's tokens by scope."""
+    return {scope: (root / "secrets" / f"{scope.replace(':', '_')}.token").read_text() for scope in SCOPES}
+
+
+def serving_settings(root: Path, models: Path, **extra) -> Settings:
+    return Settings(data_root=root, api_village_model=str(models / "village"),
+                    api_project_model=str(models / "project"), **extra)
+
+
+def build_api_root(model_warehouse: Path, root: Path) -> Path:
+    """A data root with the model world's warehouse (one project extended to a second county),
+    version 1 and 2 bundles of each kind, a published score history and four tokens."""
+    warehouse = copy_warehouse(model_warehouse, root)
+    projects = pd.read_parquet(warehouse / "projects.parquet")
+    regions = pd.read_parquet(warehouse / "regions.parquet")
+    village_a = regions.loc[regions["county_id"] == COUNTY_A, "village_id"].iloc[0]
+    row = projects["project_id"] == SHARED_PROJECT
+    projects.loc[row, "village_ids"] = projects.loc[row, "village_ids"] + "|" + village_a
+    projects.to_parquet(warehouse / "projects.parquet", index=False)
+    for entity in ("village", "project"):
+        bundle = load_bundle(train_bundle(warehouse, entity, root / "bundles" / "1" / entity, "1"))
+        train_bundle(warehouse, entity, root / "bundles" / "2" / entity, "2", learning_rate=0.1)
+        table = load_training_table(warehouse, entity, 30, labelled_only=False).frame
+        last = sorted(table["snapshot"].unique())[-2:]
+        table = table[table["snapshot"].isin(last)]
+        p = bundle.probability(table[bundle.feature_names].to_numpy(dtype=float))
+        key = f"{entity}_id"
+        publish_history(warehouse, entity, pd.DataFrame({
+            key: table[key].astype("str"), "snapshot": table["snapshot"], "probability": p,
+            "level": bundle.levels(p), "model_version": "1",
+            "scored_at": [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=7 * k)
+                          for k in table["snapshot"].map({s: i for i, s in enumerate(last)})]}))
+    for scope in SCOPES:
+        token, _ = create_token(root / "secrets" / "api_tokens.json", scope)
+        (root / "secrets" / f"{scope.replace(':', '_')}.token").write_text(token)
+    return root

@@ -7,88 +7,36 @@ import json
 import math
 import shutil
 import threading
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from api_world import LiveServer, copy_warehouse, publish_history, train_bundle
+from api_world import (
+    COUNTY_A,
+    COUNTY_B,
+    SHARED_PROJECT,
+    Api,
+    LiveServer,
+    serving_settings,
+    tokens_of,
+)
 from typer.testing import CliRunner
 
 from fengqiao.errors import ConfigurationError
-from fengqiao.settings import Settings
 from models.bundle import load_bundle
 from models.data import load_training_table
 from pipelines.cli import app as cli
 from serving.app import create_app
-from serving.tokens import create_token
-
-COUNTY_A, COUNTY_B = "610722", "610723"
-SHARED_PROJECT = "PRJ00002"
-"""A project of county B that the fixture extends to a village of county A."""
-
-
-@dataclass
-class Api:
-    url: str
-    root: Path
-    tokens: dict[str, str]
-
-    def client(self, scope: str | None = "city") -> httpx.Client:
-        headers = {"Authorization": f"Bearer {self.tokens[scope]}"} if scope else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
-
-
-@pytest.fixture(scope="session")
-def api_root(model_warehouse, tmp_path_factory) -> Path:
-    """A data root with the model world's warehouse (one project extended to a second county),
-    version 1 and 2 bundles of each kind, a published score history and four tokens."""
-    root = tmp_path_factory.mktemp("api")
-    warehouse = copy_warehouse(model_warehouse, root)
-    projects = pd.read_parquet(warehouse / "projects.parquet")
-    regions = pd.read_parquet(warehouse / "regions.parquet")
-    village_a = regions.loc[regions["county_id"] == COUNTY_A, "village_id"].iloc[0]
-    row = projects["project_id"] == SHARED_PROJECT
-    projects.loc[row, "village_ids"] = projects.loc[row, "village_ids"] + "|" + village_a
-    projects.to_parquet(warehouse / "projects.parquet", index=False)
-    for entity in ("village", "project"):
-        bundle = load_bundle(train_bundle(warehouse, entity, root / "bundles" / "1" / entity, "1"))
-        train_bundle(warehouse, entity, root / "bundles" / "2" / entity, "2", learning_rate=0.1)
-        table = load_training_table(warehouse, entity, 30, labelled_only=False).frame
-        last = sorted(table["snapshot"].unique())[-2:]
-        table = table[table["snapshot"].isin(last)]
-        p = bundle.probability(table[bundle.feature_names].to_numpy(dtype=float))
-        key = f"{entity}_id"
-        publish_history(warehouse, entity, pd.DataFrame({
-            key: table[key].astype("str"), "snapshot": table["snapshot"], "probability": p,
-            "level": bundle.levels(p), "model_version": "1",
-            "scored_at": [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=7 * k)
-                          for k in table["snapshot"].map({s: i for i, s in enumerate(last)})]}))
-    for scope in ("city", "admin", f"county:{COUNTY_A}", f"county:{COUNTY_B}"):
-        token, _ = create_token(root / "secrets" / "api_tokens.json", scope)
-        (root / "secrets" / f"{scope.replace(':', '_')}.token").write_text(token)
-    return root
-
-
-def _tokens(root: Path) -> dict[str, str]:
-    return {scope: (root / "secrets" / f"{scope.replace(':', '_')}.token").read_text()
-            for scope in ("city", "admin", f"county:{COUNTY_A}", f"county:{COUNTY_B}")}
-
-
-def _settings(root: Path, models: Path, **extra) -> Settings:
-    return Settings(data_root=root, api_village_model=str(models / "village"),
-                    api_project_model=str(models / "project"), **extra)
 
 
 @pytest.fixture(scope="module")
 def api(api_root) -> Api:
-    settings = _settings(api_root, api_root / "bundles" / "1", api_rate_per_second=1000, api_rate_burst=1000,
+    settings = serving_settings(api_root, api_root / "bundles" / "1", api_rate_per_second=1000, api_rate_burst=1000,
                          api_max_body_bytes=4096, api_max_page=100)
     with LiveServer(create_app(settings)) as server:
-        yield Api(server.url, api_root, _tokens(api_root))
+        yield Api(server.url, api_root, tokens_of(api_root))
 
 
 def _ranking(api: Api, scope: str, entity: str = "village", **params) -> dict:
@@ -215,7 +163,7 @@ def test_ranking_as_of_an_earlier_snapshot(api):
     assert all(item["reasons"] is not None for item in earlier["items"])
     with api.client() as client:
         too_early = client.get("/v1/rankings/village", params={"as_of": "1999-01-01"})
-    assert too_early.status_code == 422 and too_early.json()["error"]["field"] == "query.as_of"
+    assert too_early.status_code == 404 and too_early.json()["error"]["field"] == "query.as_of"
 
 
 def test_county_token_ranks_only_its_county(api):
@@ -384,10 +332,10 @@ def test_audit_log_records_each_request_without_payloads(api):
 # -- rate limit, reloads, refusing to start ---------------------------------------------------
 
 def test_a_token_over_its_rate_gets_429_with_retry_after(api_root):
-    settings = _settings(api_root, api_root / "bundles" / "1", api_entities=("village",), api_rate_per_second=0.5,
+    settings = serving_settings(api_root, api_root / "bundles" / "1", api_entities=("village",), api_rate_per_second=0.5,
                          api_rate_burst=3)
     with LiveServer(create_app(settings)) as server:
-        api = Api(server.url, api_root, _tokens(api_root))
+        api = Api(server.url, api_root, tokens_of(api_root))
         with api.client("city") as city, api.client("admin") as admin:
             statuses = [city.get("/v1/models").status_code for _ in range(5)]
             limited = city.get("/v1/models")
@@ -404,9 +352,9 @@ def reloadable(api_root, tmp_path_factory) -> Api:
     live = tmp_path_factory.mktemp("live")
     for entity in ("village", "project"):
         shutil.copytree(api_root / "bundles" / "1" / entity, live / entity)
-    settings = _settings(api_root, live, api_rate_per_second=1000, api_rate_burst=1000)
+    settings = serving_settings(api_root, live, api_rate_per_second=1000, api_rate_burst=1000)
     with LiveServer(create_app(settings)) as server:
-        yield Api(server.url, live, _tokens(api_root))
+        yield Api(server.url, live, tokens_of(api_root))
 
 
 def _versions(api: Api) -> dict[str, str]:
@@ -479,23 +427,23 @@ def test_requests_during_a_reload_are_all_answered(reloadable, api_root):
 def test_the_service_refuses_to_start_naming_what_is_missing_or_damaged(api_root, tmp_path):
     good = api_root / "bundles" / "1"
     with pytest.raises(ConfigurationError, match="token store"):
-        create_app(_settings(api_root, good, api_tokens_file=tmp_path / "none.json"))
+        create_app(serving_settings(api_root, good, api_tokens_file=tmp_path / "none.json"))
     broken = tmp_path / "broken"
     shutil.copytree(good, broken)
     meta = json.loads((broken / "village" / "bundle.json").read_text())
     meta["level_thresholds"]["red"] = 0.99
     (broken / "village" / "bundle.json").write_text(json.dumps(meta))
     with pytest.raises(ConfigurationError, match="village model .*bundle.json"):
-        create_app(_settings(api_root, broken))
+        create_app(serving_settings(api_root, broken))
     bare = tmp_path / "bare"
     shutil.copytree(api_root / "warehouse", bare / "warehouse")
     shutil.copytree(api_root / "secrets", bare / "secrets")
     (bare / "warehouse" / "score_history_village.parquet").unlink()
     with pytest.raises(ConfigurationError, match="score_history_village.parquet does not exist"):
-        create_app(_settings(bare, good))
+        create_app(serving_settings(bare, good))
     (bare / "warehouse" / "score_history_village.parquet").write_bytes(b"PAR1 not really")
     with pytest.raises(ConfigurationError, match="score_history_village.parquet is not a readable"):
-        create_app(_settings(bare, good))
+        create_app(serving_settings(bare, good))
 
 
 def test_serve_command_refuses_in_one_line_without_a_token_store(tmp_path, monkeypatch):
