@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from datetime import date
 
 import numpy as np
+
 from models.bundle import Explanation as BundleExplanation
 from models.bundle import explain_rows
-
 from serving import schemas
 from serving.errors import NOT_VISIBLE, ApiError
 from serving.scored import ScoredEntities, county_reference
