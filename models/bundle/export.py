@@ -18,7 +18,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from models.bundle.format import write_bundle
-from models.bundle.trees import UnsupportedModelError, flatten_trees
+from models.bundle.trees import UnsupportedModelError, flatten_trees, text_thresholds
 from models.calibration import (
     ISOTONIC_TIE_SHIFT,
     PROBABILITY_CLIP,
@@ -79,7 +79,7 @@ def export_booster(booster: lgb.Booster, folder: Path, facts: BundleFacts, featu
     names = list(feature_names or dump["feature_names"])
     if len(names) != int(dump["max_feature_idx"]) + 1:
         raise UnsupportedModelError(f"{len(names)} feature names for a model of {int(dump['max_feature_idx']) + 1}")
-    arrays = flatten_trees(dump["tree_info"])
+    arrays = flatten_trees(dump["tree_info"], text_thresholds(booster.model_to_string(num_iteration=num_iteration)))
     described = {name: feature_description(facts.entity, name) for name in names}
     groups = list(dict.fromkeys(d["group"] for d in described.values()))
     meta = {

@@ -37,8 +37,23 @@ class UnsupportedModelError(ConfigurationError):
     an objective other than binary)."""
 
 
-def flatten_trees(tree_info: list[dict]) -> dict[str, np.ndarray]:
-    """The arrays of ``TREE_ARRAYS`` from a LightGBM dump's ``tree_info``."""
+def text_thresholds(model_text: str) -> list[list[float]]:
+    """Each tree's split thresholds (by split index) from a LightGBM model text. The JSON dump
+    clips thresholds to ±1e300 (LightGBM's ``AvoidInf``) where the model holds ±inf — a split
+    of NaN against every number — so the exact values are read from the text."""
+    out = []
+    for block in model_text.split("\nTree=")[1:]:
+        tree_text = block.split("\n\n", 1)[0]
+        line = next((ln for ln in tree_text.splitlines() if ln.startswith("threshold=")), "threshold=")
+        out.append([float(v) for v in line.removeprefix("threshold=").split()])
+    return out
+
+
+def flatten_trees(tree_info: list[dict], thresholds: list[list[float]]) -> dict[str, np.ndarray]:
+    """The arrays of ``TREE_ARRAYS`` from a LightGBM dump's ``tree_info``, with the exact
+    ``thresholds`` of ``text_thresholds``."""
+    if len(thresholds) != len(tree_info):
+        raise UnsupportedModelError(f"the model text has {len(thresholds)} trees, its dump {len(tree_info)}")
     nodes: dict[str, list] = {k: [] for k in ("split_feature", "threshold", "missing_type", "default_left",
                                                "left_child", "right_child", "internal_count")}
     leaf_value: list[float] = []
@@ -59,7 +74,7 @@ def flatten_trees(tree_info: list[dict]) -> dict[str, np.ndarray]:
                                         "supports numerical features only; encode categories as numbers")
         index = len(nodes["split_feature"])
         nodes["split_feature"].append(int(node["split_feature"]))
-        nodes["threshold"].append(float(node["threshold"]))
+        nodes["threshold"].append(thresholds[tree][int(node["split_index"])])
         nodes["missing_type"].append(MISSING_TYPES[str(node.get("missing_type", "None"))])
         nodes["default_left"].append(bool(node.get("default_left", True)))
         nodes["internal_count"].append(float(node["internal_count"]))
