@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from fengqiao.errors import ConfigurationError
+from fengqiao.errors import FengqiaoError
 from serving import schemas, views
 from serving.errors import ADMIN_ONLY, UNAUTHORIZED, ApiError
 from serving.metrics import ApiMetrics
@@ -175,7 +175,7 @@ def build_router(service: RiskService, tokens: TokenStore, limiter: RateLimiter,
             old, new, seconds = await run_in_threadpool(service.reload)
         except ReloadInProgress:
             raise ApiError(409, "reload_in_progress", "Another reload is running; the live models keep serving.")
-        except ConfigurationError as err:
+        except FengqiaoError as err:
             raise ApiError(409, "reload_refused", f"Reload refused; the live models keep serving. {err}") from None
         return schemas.ReloadResult(seconds=seconds, models=[
             schemas.ReloadedModel(entity=e, previous_version=old[e].version if e in old else "", version=s.version,
