@@ -23,7 +23,7 @@ from serving.tokens import Principal, TokenStore
 
 def _errors(*statuses: int) -> dict:
     """OpenAPI entries for the error statuses a route may answer, all of one shape."""
-    described = {401: "No valid bearer token.", 403: "Outside this token's scope (or no such entity).",
+    described = {400: "The body is not JSON text.", 401: "No valid bearer token.", 403: "Outside this token's scope (or no such entity).",
                  404: "as_of precedes the snapshots the service holds.",
                  409: "Refused: the live models keep serving.", 413: "Request body too large.",
                  422: "A parameter or body field is invalid; `field` names it.",
@@ -144,7 +144,7 @@ def build_router(service: RiskService, tokens: TokenStore, limiter: RateLimiter,
         return views.detail(live("project"), caller, id)
 
     @router.post("/v1/score/{entity}", response_model=schemas.WhatIfResult, tags=["risk"],
-                 responses=_errors(*AUTH_ERRORS, 403, 413))
+                 responses=_errors(*AUTH_ERRORS, 400, 403, 413))
     async def score(request: Request, entity: schemas.Entity, body: schemas.WhatIfRequest,
                     caller: Caller) -> schemas.WhatIfResult:
         """What-if: score feature values — an entity's current ones with overrides, or values

@@ -53,7 +53,10 @@ def load_scored(sources: Mapping[str, str], warehouse: Path, history_weeks: int,
                                      f"{' '.join(str(err).split())[:300]}") from None
         if bundle.entity != entity:
             raise ConfigurationError(f"{entity} model {source} is a {bundle.entity} model")
-        scored[entity] = score_entities(bundle, source, warehouse, history_weeks)
+        try:
+            scored[entity] = score_entities(bundle, source, warehouse, history_weeks)
+        except FengqiaoError as err:
+            raise type(err)(f"cannot serve {entity}s: {err} (FENGQIAO_API_ENTITIES names the kinds to serve)") from None
     return scored
 
 
