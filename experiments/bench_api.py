@@ -3,9 +3,10 @@
 Targets (issue 10): at 60% of the peak rate, p99 under 10 ms for ``GET /v1/rankings/village?limit=50``
 and under 15 ms for ``GET /v1/villages/{id}``, zero errors; a what-if request's model time under
 2 ms. The data root is prepared once by the operator's commands (simulate, ingest, features,
-train with the defaults but no tuning and a one-month backtest, score, token create); the server
-is ``fengqiao serve`` in its own process; the load comes from this process, a bounded asyncio
-client (httpx) — both on the same 2 cores, so the client's own time is in every figure.
+train the village model with the defaults but no tuning and a one-month backtest, score, token
+create); the server is ``fengqiao serve`` (villages only) in its own process; the load comes
+from this process, a bounded asyncio client (httpx) — both on the same 2 cores, so the client's
+own time is in every figure.
 
 For each route: the peak rate is the best throughput of a closed loop at 1, 2, 4 and 8
 concurrent requests; then an open loop sends requests at 60% of that rate on a fixed schedule
@@ -53,7 +54,7 @@ def prepare(root: Path, env: dict[str, str]) -> str:
     if token_file.exists():
         return token_file.read_text().strip()
     for argv in (["simulate", "--seed", str(SEED)], ["ingest", "--create-key"], ["features"],
-                 ["train", "--trials", "0"], ["score"]):
+                 ["train", "--entity", "village", "--trials", "0"], ["score", "--entity", "village"]):
         started = time.perf_counter()
         fengqiao(argv, env)
         print(f"prepared: fengqiao {' '.join(argv)} in {time.perf_counter() - started:.0f} s", flush=True)
@@ -162,7 +163,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each load phase")
     args = parser.parse_args()
     root = args.data_root.resolve()
-    env = {**os.environ, "FENGQIAO_DATA_ROOT": str(root), "FENGQIAO_TUNING_TRIALS": "0",
+    env = {**os.environ, "FENGQIAO_DATA_ROOT": str(root), "FENGQIAO_TUNING_TRIALS": "0", "FENGQIAO_API_ENTITIES": '["village"]',
            "FENGQIAO_BACKTEST_MONTHS": "1", "FENGQIAO_BOOTSTRAP_DRAWS": "0",
            "FENGQIAO_API_RATE_PER_SECOND": "100000", "FENGQIAO_API_RATE_BURST": "100000"}
     token = prepare(root, env)
