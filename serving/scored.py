@@ -192,7 +192,7 @@ def score_entities(bundle: ScoringBundle, source: str, warehouse: Path, history_
     present[s_of_row, i_of_row] = True
     raw, probability = np.full((n_snap, n), np.nan), np.full((n_snap, n), np.nan)
     raw[s_of_row, i_of_row] = bundle.raw_score(X)
-    probability[s_of_row, i_of_row] = bundle.probability(X)
+    probability[s_of_row, i_of_row] = bundle.probability_from_raw(raw[s_of_row, i_of_row])
     level = np.full((n_snap, n), None, dtype=object)
     level[s_of_row, i_of_row] = bundle.levels(probability[s_of_row, i_of_row])
 
