@@ -89,6 +89,28 @@ class Settings(BaseSettings):
         None, description="If set, levels by alert budget instead: cumulative shares of entities 红, 橙, 黄."
     )
     n_jobs: int = Field(1, ge=1, description="LightGBM threads (1 suits a small shared machine).")
+    api_host: str = Field("127.0.0.1", description="Address `fengqiao serve` listens on (0.0.0.0: every interface).")
+    api_port: int = Field(8000, ge=1, le=65535, description="Port `fengqiao serve` listens on.")
+    api_entities: tuple[Literal["village", "project"], ...] = Field(
+        ("village", "project"), min_length=1, description="Entity kinds the API serves; each needs its model.")
+    api_village_model: str | None = Field(
+        None, description="Village bundle: a folder or an MLflow URI (default models:/village-risk@champion).")
+    api_project_model: str | None = Field(
+        None, description="Project bundle: a folder or an MLflow URI (default models:/project-risk@champion).")
+    api_tokens_file: Path | None = Field(
+        None, description="The API's token store (default <data_root>/secrets/api_tokens.json).")
+    api_audit_log: Path | None = Field(
+        None, description="The API's append-only audit log (default <data_root>/audit/api.jsonl).")
+    api_history_weeks: int = Field(
+        13, ge=2, le=156, description="Latest snapshots the API scores with the live model: changes, as_of, alerts.")
+    api_rate_per_second: float = Field(20.0, gt=0, description="Requests per second a token may make on average.")
+    api_rate_burst: int = Field(40, ge=1, description="Requests a token may make at once before the rate applies.")
+    api_max_body_bytes: int = Field(65_536, ge=1024, description="Largest request body the API accepts (bytes).")
+    api_max_page: int = Field(200, ge=1, le=10_000, description="Most items one page of a list may hold.")
+    api_cors_origins: tuple[str, ...] = Field(
+        (), description="Origins allowed to call the API from a browser (none: the dashboard is same-origin).")
+    api_shutdown_seconds: float = Field(
+        10.0, ge=0, description="On SIGTERM, how long in-flight requests may take to finish (seconds).")
 
     @field_validator("timezone")
     @classmethod
@@ -121,6 +143,19 @@ class Settings(BaseSettings):
     def tracking_uri(self) -> str:
         """The configured tracking URI, else ``sqlite:///<data_root>/mlflow/mlflow.db``."""
         return self.mlflow_tracking_uri or f"sqlite:///{(self.mlflow_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def tokens_path(self) -> Path:
+        return self.api_tokens_file or self.data_root / "secrets" / "api_tokens.json"
+
+    @property
+    def audit_path(self) -> Path:
+        return self.api_audit_log or self.data_root / "audit" / "api.jsonl"
+
+    def model_source(self, entity: str) -> str:
+        """Where the API loads ``entity``'s bundle from: the setting, else the registry's champion."""
+        configured = self.api_village_model if entity == "village" else self.api_project_model
+        return configured or f"models:/{entity}-risk@champion"
 
     @property
     def key_file(self) -> Path:

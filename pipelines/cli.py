@@ -328,9 +328,13 @@ def bundle_explain(
 
 
 @app.command()
-def demo(ctx: typer.Context) -> None:
+def demo(
+    ctx: typer.Context,
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help=(
+        "Then serve the API on FENGQIAO_API_HOST:FENGQIAO_API_PORT with a new city token (Ctrl-C stops)."))] = True,
+) -> None:
     """The main job on the embedded defaults: simulate → ingest → features → train, register,
-    promote → score the latest snapshot."""
+    promote → score the latest snapshot → serve the API."""
     try:
         settings = _settings(ctx)
         config = dataclasses.replace(DEFAULTS, horizon_days=settings.horizon_days)
@@ -354,6 +358,100 @@ def demo(ctx: typer.Context) -> None:
                f"  {wh}/scores_village.parquet, scores_project.parquet   the latest scores, levels and top reasons\n"
                f"  MLflow store: {settings.tracking_uri} (artifacts under {settings.mlflow_dir / 'artifacts'})\n"
                f"  open it with: mlflow ui --backend-store-uri {settings.tracking_uri}")
+    if serve_api:
+        from serving.tokens import create_token
+
+        token, _ = create_token(settings.tokens_path, "city", note="demo")
+        typer.echo(f"\nAPI on http://{settings.api_host}:{settings.api_port} (docs/api.md); a city token, shown "
+                   f"only now:\n  {token}\n  curl -H 'Authorization: Bearer {token}' "
+                   f"http://{settings.api_host}:{settings.api_port}/v1/rankings/village?limit=10")
+        _serve(settings)
+
+
+token_app = typer.Typer(cls=OneLineErrors, help="API tokens: create (shown once), list, revoke.",
+                        no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+def _token_store(ctx: typer.Context) -> Path:
+    try:
+        return _settings(ctx).tokens_path
+    except FengqiaoError as err:
+        _fail(err)
+
+
+@token_app.command("create")
+def token_create(
+    ctx: typer.Context,
+    scope: Annotated[str, typer.Option(help="city, admin or county:<county_id> (e.g. county:610722).")],
+    note: Annotated[str, typer.Option(help="Whose token this is, for the operators (no personal data).")] = "",
+) -> None:
+    """Create an API token and print it — once: the store keeps only its SHA-256 digest."""
+    from serving.tokens import create_token
+
+    path = _token_store(ctx)
+    try:
+        token, record = create_token(path, scope, note)
+    except FengqiaoError as err:
+        _fail(err)
+    typer.echo(f"token {record.id} (scope {record.scope}) added to {path}; it is shown only now:", err=True)
+    typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(ctx: typer.Context) -> None:
+    """List the tokens: id, scope, creation time, note (never the tokens or their digests)."""
+    from serving.tokens import read_records
+
+    try:
+        records = read_records(_token_store(ctx))
+    except FengqiaoError as err:
+        _fail(err)
+    for record in records:
+        typer.echo(f"{record.id}  {record.scope:<20} {record.created_at}  {record.note}")
+
+
+@token_app.command("revoke")
+def token_revoke(ctx: typer.Context, token_id: Annotated[str, typer.Argument(help="The token's id (8 hex digits).")]) -> None:
+    """Revoke a token; a running server stops accepting it within a second."""
+    from serving.tokens import revoke_token
+
+    try:
+        record = revoke_token(_token_store(ctx), token_id)
+    except FengqiaoError as err:
+        _fail(err)
+    typer.echo(f"revoked token {record.id} (scope {record.scope})")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default FENGQIAO_API_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default FENGQIAO_API_PORT, 8000).", min=1, max=65535)] = None,
+) -> None:
+    """Serve the scoring API (uvicorn): loads the champion models and the latest snapshot, then answers
+    until SIGTERM or Ctrl-C, letting in-flight requests finish."""
+    try:
+        settings = _settings(ctx)
+    except FengqiaoError as err:
+        _fail(err)
+    _serve(settings, host, port)
+
+
+def _serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    """Build the app (a missing or damaged input ends in one line, exit 2) and run uvicorn until
+    SIGTERM or Ctrl-C, with JSON-line logs."""
+    import uvicorn
+
+    from serving.app import create_app
+
+    configure_logging(structured=True)
+    try:
+        application = create_app(settings)
+    except FengqiaoError as err:
+        _fail(err)
+    uvicorn.run(application, host=host or settings.api_host, port=port or settings.api_port, access_log=False,
+                log_config=None, timeout_graceful_shutdown=settings.api_shutdown_seconds)
 
 
 if __name__ == "__main__":

@@ -74,3 +74,11 @@ def incidents_only_warehouse(model_warehouse, tmp_path_factory) -> Path:
         shutil.copy(model_warehouse / name, out / name)
     build_and_write(out, horizon_days=30)
     return out
+
+
+@pytest.fixture(scope="session")
+def api_root(model_warehouse, tmp_path_factory) -> Path:
+    """A data root the API can serve (see ``api_world.build_api_root``)."""
+    from api_world import build_api_root
+
+    return build_api_root(model_warehouse, tmp_path_factory.mktemp("api"))
