@@ -33,7 +33,11 @@ const t = (key, ...args) => {
   return typeof value === "function" ? value(...args) : value;
 };
 const percent = (p) => `${(100 * p).toFixed(1)}%`;
-const points = (d) => `${d >= 0 ? "+" : "−"}${Math.abs(100 * d).toFixed(1)}`;
+// Signed percentage points; a change that rounds to nothing is shown unsigned.
+const points = (d) => {
+  const shown = Math.abs(100 * d).toFixed(1);
+  return Number(shown) === 0 ? shown : `${d > 0 ? "+" : "−"}${shown}`;
+};
 const levelName = (level) => t("levels")[level] ?? level;
 const dateTime = (text) => (text ? new Date(text).toLocaleString(state.lang === "zh" ? "zh-CN" : "en-GB") : t("notAvailable"));
 
@@ -210,7 +214,7 @@ function renderRanking() {
     const reason = item.reasons[0];
     const change = item.change === null
       ? element("span", { class: "help", text: "—", title: t("newSinceLastWeek") })
-      : element("span", { class: item.change > 0 ? "up" : item.change < 0 ? "down" : "", text: `${points(item.change)}` });
+      : element("span", { class: { "+": "up", "−": "down" }[points(item.change)[0]] ?? "", text: points(item.change) });
     body.append(element("tr", { "data-id": item.id, "data-level": item.level },
       element("td", { text: item.rank }),
       element("td", {}, entityLink(answer.entity, item.id, item.name ?? item.id)),
@@ -322,7 +326,10 @@ async function openEntity(entity, id) {
     if (request !== state.detailRequest) return;
     state.detail = { error: failed(error) };
   }
-  if (session.token) renderPanel();
+  if (session.token) {
+    renderPanel();
+    $("#panel").scrollIntoView({ block: "nearest" });
+  }
 }
 
 function explanationChart(explanation) {

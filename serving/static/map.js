@@ -41,7 +41,7 @@ export function drawMap(container, villages, onSelect, onHover) {
   const height = Math.round(spanY * scale + 2 * pad);
   const x = (v) => pad + (v.lon - lonMin) * stretch * scale;
   const y = (v) => pad + (latMax - v.lat) * scale;
-  const radius = placed.length > 5000 ? 2 : placed.length > 1000 ? 3.5 : 5;
+  const radius = placed.length > 5000 ? 3 : placed.length > 1000 ? 5 : 8;
 
   const svg = svgElement("svg", { viewBox: `0 0 ${width} ${height}`, class: "map", role: "img" });
   const counties = new Map();
