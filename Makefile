@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the project with its dev extras
 
-demo: $(STAMP) ## Run the main job on the embedded defaults (simulate → ingest → features → train, register, promote)
+demo: $(STAMP) ## Run the main job on the embedded defaults (simulate → ingest → features → train, register, promote → score → serve the API)
 	$(BIN)/fengqiao demo
 
 test: $(STAMP) ## Run the fast test suite

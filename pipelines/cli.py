@@ -325,9 +325,13 @@ def bundle_explain(
 
 
 @app.command()
-def demo(ctx: typer.Context) -> None:
+def demo(
+    ctx: typer.Context,
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help=(
+        "Then serve the API on FENGQIAO_API_HOST:FENGQIAO_API_PORT with a new city token (Ctrl-C stops)."))] = True,
+) -> None:
     """The main job on the embedded defaults: simulate → ingest → features → train, register,
-    promote → score the latest snapshot."""
+    promote → score the latest snapshot → serve the API."""
     try:
         settings = _settings(ctx)
         config = dataclasses.replace(DEFAULTS, horizon_days=settings.horizon_days)
@@ -351,6 +355,14 @@ def demo(ctx: typer.Context) -> None:
                f"  {wh}/scores_village.parquet, scores_project.parquet   the latest scores, levels and top reasons\n"
                f"  MLflow store: {settings.tracking_uri} (artifacts under {settings.mlflow_dir / 'artifacts'})\n"
                f"  open it with: mlflow ui --backend-store-uri {settings.tracking_uri}")
+    if serve_api:
+        from serving.tokens import create_token
+
+        token, _ = create_token(settings.tokens_path, "city", note="demo")
+        typer.echo(f"\nAPI on http://{settings.api_host}:{settings.api_port} (docs/api.md); a city token, shown "
+                   f"only now:\n  {token}\n  curl -H 'Authorization: Bearer {token}' "
+                   f"http://{settings.api_host}:{settings.api_port}/v1/rankings/village?limit=10")
+        _serve(settings)
 
 
 token_app = typer.Typer(cls=OneLineErrors, help="API tokens: create (shown once), list, revoke.",
@@ -416,13 +428,22 @@ def serve(
 ) -> None:
     """Serve the scoring API (uvicorn): loads the champion models and the latest snapshot, then answers
     until SIGTERM or Ctrl-C, letting in-flight requests finish."""
+    try:
+        settings = _settings(ctx)
+    except FengqiaoError as err:
+        _fail(err)
+    _serve(settings, host, port)
+
+
+def _serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    """Build the app (a missing or damaged input ends in one line, exit 2) and run uvicorn until
+    SIGTERM or Ctrl-C, with JSON-line logs."""
     import uvicorn
 
     from serving.app import create_app
 
     configure_logging(structured=True)
     try:
-        settings = _settings(ctx)
         application = create_app(settings)
     except FengqiaoError as err:
         _fail(err)

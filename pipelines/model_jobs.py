@@ -11,14 +11,14 @@ import pandas as pd
 
 from fengqiao.publish import write_atomic
 from fengqiao.settings import Settings
+from models.batch_scoring import feature_matrix, score_snapshot, write_scores
+from models.bundle import load_bundle
+from models.bundle.export import BundleFacts, export_model_file
 from models.catalogue import BUNDLED_MODELS, UnknownModelError
 from models.data import load_training_table
 from models.featuremeta import ENTITIES
 from models.hawkes import for_rows
 from models.levels import LEVEL_NAMES, LEVELS, levels_by_budget, levels_by_threshold
-from models.batch_scoring import feature_matrix, score_snapshot, write_scores
-from models.bundle import load_bundle
-from models.bundle.export import BundleFacts, export_model_file
 from models.tracking import artifact_location, champion_uri, log_training, promote, use_store
 from models.training import TrainingOptions, TrainingResult, train_and_backtest
 from pipelines.jobs import JobResult
@@ -116,7 +116,8 @@ def score_job(settings: Settings, entities: Sequence[str] = ENTITIES, source: st
     """Score the latest snapshot of each entity kind with its champion (or the bundle at
     ``source``: a folder or an MLflow model URI) and publish the scores and the history."""
     started = time.perf_counter()
-    use_store(settings.tracking_uri)
+    if source is None or source.startswith(("models:/", "runs:/")):
+        use_store(settings.tracking_uri)
     lines = []
     for entity in entities:
         if entity == "project" and not (Path(settings.warehouse_dir) / "features_project.parquet").exists():

@@ -28,7 +28,9 @@ from serving.routes import build_router
 from serving.service import RiskService
 from serving.tokens import TokenStore
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+_HTTP_ERRORS = {400: ("invalid_body", "The request body is not JSON text (UTF-8).", "body"),
+                404: ("not_found", "No such route.", None),
+                405: ("method_not_allowed", "This route does not accept this method.", None)}
 
 
 async def _api_error(_: Request, error: Exception) -> JSONResponse:
@@ -47,10 +49,8 @@ async def _invalid_request(_: Request, error: Exception) -> JSONResponse:
 
 async def _http_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
-    code = _HTTP_CODES.get(error.status_code, "http_error")
-    message = {404: "No such route.", 405: "This route does not accept this method."}.get(
-        error.status_code, "The request cannot be answered.")
-    return JSONResponse(error_body(code, message), status_code=error.status_code, headers=error.headers)
+    code, message, field = _HTTP_ERRORS.get(error.status_code, ("http_error", "The request cannot be answered.", None))
+    return JSONResponse(error_body(code, message, field), status_code=error.status_code, headers=error.headers)
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -49,6 +49,11 @@ class Places:
         mask = self._masks.get(county)
         return mask if mask is not None else np.zeros(len(self.ids), dtype=bool)
 
+    def fields(self, i: int) -> dict[str, str | None]:
+        """Entity ``i``'s id, name, and home county and town (``schemas.Place``)."""
+        return {"id": self.ids[i], "name": self.name[i], "county_id": self.county_id[i],
+                "county_name": self.county_name[i], "town_id": self.town_id[i], "town_name": self.town_name[i]}
+
     def town_mask(self, town: str) -> np.ndarray:
         return self.town_id == town
 

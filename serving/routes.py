@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from fengqiao.errors import ConfigurationError
+from fengqiao.errors import FengqiaoError
 from serving import schemas, views
 from serving.auth import bearer_principal
 from serving.errors import ADMIN_ONLY, ApiError
@@ -23,7 +23,7 @@ from serving.tokens import Principal, TokenStore
 
 def _errors(*statuses: int) -> dict:
     """OpenAPI entries for the error statuses a route may answer, all of one shape."""
-    described = {401: "No valid bearer token.", 403: "Outside this token's scope (or no such entity).",
+    described = {400: "The body is not JSON text.", 401: "No valid bearer token.", 403: "Outside this token's scope (or no such entity).",
                  404: "as_of precedes the snapshots the service holds.",
                  409: "Refused: the live models keep serving.", 413: "Request body too large.",
                  422: "A parameter or body field is invalid; `field` names it.",
@@ -127,7 +127,7 @@ def build_router(service: RiskService, tokens: TokenStore, limiter: RateLimiter,
         return views.detail(live("project"), caller, id)
 
     @router.post("/v1/score/{entity}", response_model=schemas.WhatIfResult, tags=["risk"],
-                 responses=_errors(*AUTH_ERRORS, 403, 413))
+                 responses=_errors(*AUTH_ERRORS, 400, 403, 413))
     async def score(request: Request, entity: schemas.Entity, body: schemas.WhatIfRequest,
                     caller: Caller) -> schemas.WhatIfResult:
         """What-if: score feature values — an entity's current ones with overrides, or values
@@ -158,7 +158,7 @@ def build_router(service: RiskService, tokens: TokenStore, limiter: RateLimiter,
             old, new, seconds = await run_in_threadpool(service.reload)
         except ReloadInProgress:
             raise ApiError(409, "reload_in_progress", "Another reload is running; the live models keep serving.")
-        except ConfigurationError as err:
+        except FengqiaoError as err:
             raise ApiError(409, "reload_refused", f"Reload refused; the live models keep serving. {err}") from None
         return schemas.ReloadResult(seconds=seconds, models=[
             schemas.ReloadedModel(entity=e, previous_version=old[e].version if e in old else "", version=s.version,

@@ -83,13 +83,19 @@ class Reason(Model):
     text_en: str
 
 
-class RankingItem(Model):
+class Place(Model):
+    """Where an entity is: its id, name, and home county and town (a project's: its first
+    affected village's)."""
+
     id: str
     name: str | None
     county_id: str | None
     county_name: str | None
     town_id: str | None
     town_name: str | None
+
+
+class RankingItem(Place):
     probability: Probability
     level: Level
     rank: int = Field(ge=1, description="Rank among the entities this token may see (1 = highest risk).")
@@ -142,14 +148,8 @@ class HistoryPoint(Model):
     scored_at: datetime
 
 
-class EntityDetail(Model):
+class EntityDetail(Place):
     entity: Entity
-    id: str
-    name: str | None
-    county_id: str | None
-    county_name: str | None
-    town_id: str | None
-    town_name: str | None
     snapshot: date
     model_version: str
     probability: Probability
@@ -196,12 +196,8 @@ class WhatIfResult(Model):
     model_ms: float = Field(description="Time spent in the model: scoring and explaining (milliseconds).")
 
 
-class AlertItem(Model):
+class AlertItem(Place):
     entity: Entity
-    id: str
-    name: str | None
-    county_id: str | None
-    town_id: str | None
     entered_on: date = Field(description="Snapshot at which the entity entered orange or red.")
     level: Level = Field(description="The level it entered.")
     probability: Probability

@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 
 from features.warehouse import read_table
-from fengqiao.errors import ConfigurationError, FengqiaoError
+from fengqiao.errors import ConfigurationError
+from models.batch_scoring import HISTORY_COLUMNS, feature_matrix, history_path
 from models.bundle import Explanation, ScoringBundle, explain_rows
 from models.data import load_training_table
 from models.featuremeta import id_column
 from serving.places import Places, project_places, village_places
 
-HISTORY_COLUMNS = ("snapshot", "probability", "level", "model_version", "scored_at")
 ALERT_LEVELS = ("orange", "red")
 
 
@@ -101,20 +101,10 @@ def county_reference(county_medians: np.ndarray, home: np.ndarray, s: int, rows:
     return out
 
 
-def _feature_matrix(frame: pd.DataFrame, names: list[str], entity: str, bundle_source: str) -> np.ndarray:
-    missing = [n for n in names if n not in frame.columns]
-    if missing:
-        raise ConfigurationError(
-            f"model {bundle_source} needs features that features_{entity}.parquet lacks: {', '.join(missing[:5])}"
-            f"{' …' if len(missing) > 5 else ''} — rebuild the features (`fengqiao features`) or load a model "
-            "trained on these")
-    return frame[names].to_numpy(dtype=np.float64)
-
-
 def read_history(warehouse: Path, entity: str) -> dict[str, tuple[HistoryRow, ...]]:
     """The published scores per entity id, oldest first; a missing or damaged file is a
     ConfigurationError naming it (and the column at fault)."""
-    path = Path(warehouse) / f"score_history_{entity}.parquet"
+    path = history_path(warehouse, entity)
     if not path.exists():
         raise ConfigurationError(f"{path} does not exist: run `fengqiao score` before `fengqiao serve`")
     try:
@@ -145,16 +135,16 @@ def read_history(warehouse: Path, entity: str) -> dict[str, tuple[HistoryRow, ..
     return history
 
 
-def _ranks(probability: np.ndarray, raw: np.ndarray, present: np.ndarray, ids: np.ndarray,
+def _ranks(raw: np.ndarray, present: np.ndarray, ids: np.ndarray,
            masks: dict[str, np.ndarray]) -> tuple[tuple[np.ndarray, ...], np.ndarray, dict[str, np.ndarray]]:
-    """Per snapshot: the order of the present entities (probability, then raw score, descending;
-    then id), the city rank, and each county's rank among its own entities (0: not ranked)."""
-    n_snap, n = probability.shape
+    """Per snapshot: the order of the present entities (raw score descending, then id: batch
+    scoring's rank), the city rank, and each county's rank among its own entities (0: not ranked)."""
+    n_snap, n = raw.shape
     orders, city = [], np.zeros((n_snap, n), dtype=np.int64)
     county = {c: np.zeros((n_snap, n), dtype=np.int64) for c in masks}
     for s in range(n_snap):
         rows = np.flatnonzero(present[s])
-        order = rows[np.lexsort((ids[rows], -raw[s, rows], -probability[s, rows]))]
+        order = rows[np.lexsort((ids[rows], -raw[s, rows]))]
         orders.append(order)
         city[s, order] = np.arange(1, len(order) + 1)
         for c, mask in masks.items():
@@ -178,15 +168,11 @@ def _county_medians(features: np.ndarray, present: np.ndarray, home: np.ndarray,
 
 def score_entities(bundle: ScoringBundle, source: str, warehouse: Path, history_weeks: int) -> ScoredEntities:
     """Score and explain ``bundle.entity`` from the warehouse (see the module docstring). Every
-    missing or unusable input is a ConfigurationError naming it."""
+    missing or unusable input is a FengqiaoError naming it."""
     entity = bundle.entity
     started = time.perf_counter()
     history = read_history(warehouse, entity)
-    try:
-        table = load_training_table(warehouse, entity, int(bundle.meta["horizon_days"]), labelled_only=False)
-    except FengqiaoError as err:
-        raise ConfigurationError(f"cannot read the {entity} features: {err}") from None
-    frame = table.frame
+    frame = load_training_table(warehouse, entity, int(bundle.meta["horizon_days"]), labelled_only=False).frame
     if frame.empty:
         raise ConfigurationError(f"features_{entity}.parquet in {warehouse} has no rows: run `fengqiao features`")
     key = id_column(entity)
@@ -198,7 +184,7 @@ def score_entities(bundle: ScoringBundle, source: str, warehouse: Path, history_
     index = {v: i for i, v in enumerate(ids)}
     s_of_row = np.searchsorted(np.array(kept, dtype="datetime64[D]"), snapshot_days.to_numpy(dtype="datetime64[D]"))
     i_of_row = np.array([index[v] for v in frame[key].astype("str")])
-    X = _feature_matrix(frame, list(bundle.feature_names), entity, source)
+    X = feature_matrix(bundle, frame, f"features_{entity}.parquet in {warehouse}")
     n_snap, n, n_feat = len(kept), len(ids), X.shape[1]
     features = np.full((n_snap, n, n_feat), np.nan)
     features[s_of_row, i_of_row] = X
@@ -206,7 +192,7 @@ def score_entities(bundle: ScoringBundle, source: str, warehouse: Path, history_
     present[s_of_row, i_of_row] = True
     raw, probability = np.full((n_snap, n), np.nan), np.full((n_snap, n), np.nan)
     raw[s_of_row, i_of_row] = bundle.raw_score(X)
-    probability[s_of_row, i_of_row] = bundle.probability(X)
+    probability[s_of_row, i_of_row] = bundle.probability_from_raw(raw[s_of_row, i_of_row])
     level = np.full((n_snap, n), None, dtype=object)
     level[s_of_row, i_of_row] = bundle.levels(probability[s_of_row, i_of_row])
 
@@ -217,7 +203,7 @@ def score_entities(bundle: ScoringBundle, source: str, warehouse: Path, history_
     position = {c: k for k, c in enumerate(counties)}
     home = np.array([position.get(c, -1) if c is not None else -1 for c in places.county_id], dtype=np.int64)
     medians = _county_medians(features, present, home, len(counties))
-    orders, city_rank, county_rank = _ranks(probability, raw, present, ids,
+    orders, city_rank, county_rank = _ranks(raw, present, ids,
                                             {c: places.in_county(c) for c in counties})
 
     latest_rows = np.flatnonzero(present[-1])

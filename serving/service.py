@@ -16,9 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
+from fengqiao.errors import ConfigurationError, FengqiaoError
 from models.bundle import load_bundle
-
-from fengqiao.errors import ConfigurationError
 from serving.metrics import ApiMetrics
 from serving.scored import ScoredEntities, score_entities
 
@@ -39,8 +38,8 @@ def _point_mlflow_at(tracking_uri: str) -> None:
 def load_scored(sources: Mapping[str, str], warehouse: Path, history_weeks: int,
                 tracking_uri: str) -> dict[str, ScoredEntities]:
     """Load every entity kind's bundle from ``sources`` (folder or MLflow URI) and score it.
-    A missing, damaged or incompatible bundle or input is a ConfigurationError (``BundleError``
-    is one) whose message names the entity kind and the problem."""
+    A missing, damaged or incompatible bundle is a ConfigurationError naming the entity kind and
+    the problem; a missing input, a FengqiaoError naming it."""
     if any(":/" in source for source in sources.values()):
         _point_mlflow_at(tracking_uri)
     scored = {}
@@ -54,7 +53,10 @@ def load_scored(sources: Mapping[str, str], warehouse: Path, history_weeks: int,
                                      f"{' '.join(str(err).split())[:300]}") from None
         if bundle.entity != entity:
             raise ConfigurationError(f"{entity} model {source} is a {bundle.entity} model")
-        scored[entity] = score_entities(bundle, source, warehouse, history_weeks)
+        try:
+            scored[entity] = score_entities(bundle, source, warehouse, history_weeks)
+        except FengqiaoError as err:
+            raise type(err)(f"cannot serve {entity}s: {err} (FENGQIAO_API_ENTITIES names the kinds to serve)") from None
     return scored
 
 
@@ -88,8 +90,8 @@ class RiskService:
 
     def reload(self) -> tuple[Mapping[str, ScoredEntities], Mapping[str, ScoredEntities], float]:
         """Load the current models, then swap: returns (old, new, seconds). Raises
-        ReloadInProgress if a reload is running, ConfigurationError if the new state cannot be
-        built (the old one keeps serving)."""
+        ReloadInProgress if a reload is running, a FengqiaoError if the new state cannot be built
+        (the old one keeps serving)."""
         if not self._reloading.acquire(blocking=False):
             raise ReloadInProgress
         try:
@@ -97,7 +99,7 @@ class RiskService:
             old = self._live
             try:
                 new = self._load()
-            except ConfigurationError as err:
+            except FengqiaoError as err:
                 self.metrics.reloads.labels("refused").inc()
                 log.warning("reload refused", extra={"reason": str(err)})
                 raise

@@ -107,8 +107,7 @@ def ranking(scored: ScoredEntities, principal: Principal, *, county: str | None,
     ranks = _ranks(scored, principal)[s]
     places = scored.places
     items = [schemas.RankingItem(
-        id=places.ids[i], name=places.name[i], county_id=places.county_id[i], county_name=places.county_name[i],
-        town_id=places.town_id[i], town_name=places.town_name[i], probability=float(scored.probability[s, i]),
+        **places.fields(i), probability=float(scored.probability[s, i]),
         level=scored.level[s, i], rank=int(ranks[i]), change=_change(scored, s, i), reasons=_reasons(explained))
         for i, explained in zip(page, scored.explain(s, page))]
     return schemas.Ranking(entity=scored.entity, snapshot=scored.snapshots[s], model_version=scored.version,
@@ -127,10 +126,8 @@ def detail(scored: ScoredEntities, principal: Principal, entity_id: str) -> sche
     s, places = scored.latest, scored.places
     rows = np.array([i])
     common = {
-        "id": places.ids[i], "name": places.name[i], "kind": places.kind[i], "county_id": places.county_id[i],
-        "county_name": places.county_name[i], "town_id": places.town_id[i], "town_name": places.town_name[i],
-        "snapshot": scored.snapshots[s], "model_version": scored.version, "probability": float(scored.probability[s, i]),
-        "level": scored.level[s, i], "rank": int(_ranks(scored, principal)[s, i]), "change": _change(scored, s, i),
+        **places.fields(i), "kind": places.kind[i], "snapshot": scored.snapshots[s], "model_version": scored.version,
+        "probability": float(scored.probability[s, i]), "level": scored.level[s, i], "rank": int(_ranks(scored, principal)[s, i]), "change": _change(scored, s, i),
         "explanation": explanation(scored, scored.explanations[i], scored.features[s, i], scored.reference(s, rows)[0],
                                 scored.contributions[i]),
         "history": _history(scored, entity_id)}
@@ -219,8 +216,7 @@ def alerts(all_scored: Sequence[ScoredEntities], principal: Principal, since: da
     for day, p, scored, s, i in found[offset:offset + limit]:
         places, latest = scored.places, scored.latest
         items.append(schemas.AlertItem(
-            entity=scored.entity, id=places.ids[i], name=places.name[i], county_id=places.county_id[i],
-            town_id=places.town_id[i], entered_on=day, level=scored.level[s, i], probability=p,
+            **places.fields(i), entity=scored.entity, entered_on=day, level=scored.level[s, i], probability=p,
             current_level=scored.level[latest, i], current_probability=float(scored.probability[latest, i])))
     return schemas.Alerts(since=since, from_snapshot=min(starts, default=None),
                           to_snapshot=max(scored.snapshots[-1] for scored in all_scored), total=len(found),

@@ -1,6 +1,6 @@
-"""A data root the API can serve: a simulated world's warehouse, a LightGBM model per entity
-kind trained on it and exported with the bundle exporter, and the published score history.
-Used by the API tests and by experiments/bench_api.py."""
+"""A data root the API can serve — a simulated world's warehouse, LightGBM models per entity
+kind trained on it, exported with the bundle exporter and registered in MLflow, the published
+score history and tokens — and a real uvicorn server to serve it in tests."""
 
 from __future__ import annotations
 
@@ -9,19 +9,29 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
 
 import httpx
+import mlflow
 import pandas as pd
 import uvicorn
+from mlflow import MlflowClient
 
 from fengqiao.settings import Settings
+from models.batch_scoring import score_snapshot, write_scores
 from models.bundle import load_bundle
 from models.bundle.export import BundleFacts, export_model
+from models.bundle.pyfunc import log_bundle
 from models.catalogue import build_model
 from models.data import load_training_table
+from models.tracking import (
+    REGISTERED_MODELS,
+    artifact_location,
+    experiment_id,
+    use_store,
+)
 from serving.tokens import create_token
 
 ENTITIES = ("village", "project")
@@ -45,14 +55,6 @@ def copy_warehouse(source: Path, root: Path) -> Path:
     target = root / "warehouse"
     shutil.copytree(source, target)
     return target
-
-
-def publish_history(warehouse: Path, entity: str, rows: pd.DataFrame) -> Path:
-    """Write ``score_history_<entity>.parquet`` in the contract's columns (what batch scoring
-    publishes): ``<id>``, snapshot, probability, level, model_version, scored_at."""
-    path = warehouse / f"score_history_{entity}.parquet"
-    rows.to_parquet(path, index=False)
-    return path
 
 
 class LiveServer:
@@ -111,8 +113,10 @@ def serving_settings(root: Path, models: Path, **extra) -> Settings:
 
 
 def build_api_root(model_warehouse: Path, root: Path) -> Path:
-    """A data root with the model world's warehouse (one project extended to a second county),
-    version 1 and 2 bundles of each kind, a published score history and four tokens."""
+    """A data root the API can serve: the model world's warehouse (one project extended to a
+    second county); version 1 and 2 bundles of each kind as folders (``bundles/<v>/<entity>``);
+    the last two snapshots scored by batch scoring with version 1 (the published history); and
+    four tokens."""
     warehouse = copy_warehouse(model_warehouse, root)
     projects = pd.read_parquet(warehouse / "projects.parquet")
     regions = pd.read_parquet(warehouse / "regions.parquet")
@@ -120,20 +124,28 @@ def build_api_root(model_warehouse: Path, root: Path) -> Path:
     row = projects["project_id"] == SHARED_PROJECT
     projects.loc[row, "village_ids"] = projects.loc[row, "village_ids"] + "|" + village_a
     projects.to_parquet(warehouse / "projects.parquet", index=False)
-    for entity in ("village", "project"):
-        bundle = load_bundle(train_bundle(warehouse, entity, root / "bundles" / "1" / entity, "1"))
-        train_bundle(warehouse, entity, root / "bundles" / "2" / entity, "2", learning_rate=0.1)
-        table = load_training_table(warehouse, entity, 30, labelled_only=False).frame
-        last = sorted(table["snapshot"].unique())[-2:]
-        table = table[table["snapshot"].isin(last)]
-        p = bundle.probability(table[bundle.feature_names].to_numpy(dtype=float))
-        key = f"{entity}_id"
-        publish_history(warehouse, entity, pd.DataFrame({
-            key: table[key].astype("str"), "snapshot": table["snapshot"], "probability": p,
-            "level": bundle.levels(p), "model_version": "1",
-            "scored_at": [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=7 * k)
-                          for k in table["snapshot"].map({s: i for i, s in enumerate(last)})]}))
+    settings = Settings(data_root=root)
+    for entity in ENTITIES:
+        table = load_training_table(warehouse, entity, HORIZON_DAYS, labelled_only=False)
+        for version, rate in (("1", 0.05), ("2", 0.1)):
+            train_bundle(warehouse, entity, root / "bundles" / version / entity, version, learning_rate=rate)
+        bundle = load_bundle(root / "bundles" / "1" / entity)
+        for week, snapshot in enumerate(sorted(table.frame["snapshot"].unique())[-2:]):
+            frame = table.frame[table.frame["snapshot"] == snapshot]
+            write_scores(warehouse, entity, score_snapshot(bundle, frame, entity,
+                                                           scored_at=datetime(2026, 1, 5 + 7 * week, tzinfo=UTC)))
     for scope in SCOPES:
-        token, _ = create_token(root / "secrets" / "api_tokens.json", scope)
+        token, _ = create_token(settings.tokens_path, scope)
         (root / "secrets" / f"{scope.replace(':', '_')}.token").write_text(token)
     return root
+
+
+def register(root: Path, entity: str, folder: Path) -> tuple[MlflowClient, str]:
+    """Log the bundle in ``folder`` as a new version of the entity's registered model in the
+    data root's MLflow store, as training does; returns the client and the version."""
+    settings = Settings(data_root=root)
+    client = use_store(settings.tracking_uri)
+    table = load_training_table(root / "warehouse", entity, HORIZON_DAYS)
+    with mlflow.start_run(experiment_id=experiment_id(client, entity, artifact_location(settings.mlflow_dir))):
+        info = log_bundle(folder, table.X.head(3), REGISTERED_MODELS[entity])
+    return client, str(info.registered_model_version)

@@ -20,13 +20,16 @@ whose one fraction is 1), the Shapley value of a path feature i for leaf value v
 
 where E(T) = Σ_{S⊆T} |S|!(D−|S|−1)!/D! · Π_{j∈T\\S} z_j and D is the path's number of
 distinct features. These are the path-dependent TreeSHAP values of Lundberg et al. (the sums
-LightGBM's ``pred_contrib`` computes by extending and unwinding paths). Where a leaf's D is
-small, ``Π_{j∉H} z_j · v`` and ``E(H)`` are tabulated for every subset H once, at load (the
-precomputation of FastTreeSHAP v2), so that a row costs O(depth) per leaf; deeper leaves are
-computed directly.
+LightGBM's ``pred_contrib`` computes by extending and unwinding paths). Per leaf and row the
+kernel builds the elementary symmetric polynomials of the hot z (O(h²)) and removes each hot
+feature from them by a forward recurrence (O(h) each), so a leaf costs O(depth + D²) with no
+tables: FastTreeSHAP-v2 subset tables (2^D entries per leaf) were measured slower here, since
+for hundreds of trees they do not fit in cache (docs/decisions/005-treeshap-without-tables.md).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit, prange
@@ -79,33 +82,13 @@ def raw_scores(X, tree_root, split_feature, threshold, missing_type, default_lef
     return out
 
 
-@njit(cache=True)
-def subset_weight(z, hot, depth, skip) -> float:
-    """E(T) = Σ_{S⊆T} |S|!(D−|S|−1)!/D! · Π_{j∈T\\S} z_j for T = the path features flagged in
-    ``hot`` except ``skip`` (−1: none), and D = ``depth``: the elementary symmetric
-    polynomials e_m of the members' z, weighted by the Shapley weight of the |T| − m members
-    in S."""
-    e = np.zeros(depth + 1)
-    e[0] = 1.0
-    n_members = 0
-    for k in range(depth):
-        if hot[k] and k != skip:
-            n_members += 1
-            for m in range(n_members, 0, -1):
-                e[m] += z[k] * e[m - 1]
-    total = 0.0
-    for m in range(max(n_members - depth + 1, 0), n_members + 1):  # |S| ≤ D − 1: E of the whole path is never used
-        total += e[m] * shapley_weight(n_members - m, depth)
-    return total
-
-
-@njit(cache=True, inline="always")
-def shapley_weight(s: int, depth: int) -> float:
-    """|S|!(D−|S|−1)!/D! = 1 / (D · C(D−1, |S|))."""
-    comb = 1.0
-    for k in range(s):
-        comb = comb * (depth - 1 - k) / (k + 1)
-    return 1.0 / (depth * comb)
+def shapley_weights(max_features: int) -> np.ndarray:
+    """``w[D, s] = s!(D−s−1)!/D!`` for paths of D ≤ ``max_features`` distinct features."""
+    w = np.zeros((max_features + 1, max_features + 1))
+    for d in range(1, max_features + 1):
+        for s in range(d):
+            w[d, s] = 1.0 / (d * math.comb(d - 1, s))
+    return w
 
 
 @njit(cache=True)
@@ -178,47 +161,18 @@ def leaf_paths(split_feature, left_child, right_child, internal_count, leaf_coun
 
 
 @njit(cache=True)
-def subset_tables(elem_start, elem_zero, leaf_value, max_table_features):
-    """The FastTreeSHAP-v2 tables of the leaves with at most ``max_table_features`` path
-    features: for every subset H (a bit mask over the path features), ``v · Π_{j∉H} z_j`` and
-    ``E(H)``. Returns each leaf's table offset (−1: no table) and the two tables."""
-    n_leaves = leaf_value.shape[0]
-    table_start = np.full(n_leaves, -1, dtype=np.int64)
-    size = 0
-    for leaf in range(n_leaves):
-        d = elem_start[leaf + 1] - elem_start[leaf]
-        if d <= max_table_features:
-            table_start[leaf] = size
-            size += 1 << d
-    cold_product = np.empty(size)
-    weight = np.empty(size)
-    for leaf in range(n_leaves):
-        if table_start[leaf] < 0:
-            continue
-        d = elem_start[leaf + 1] - elem_start[leaf]
-        z = elem_zero[elem_start[leaf]:elem_start[leaf + 1]]
-        hot = np.empty(d, dtype=np.bool_)
-        for mask in range(1 << d):
-            product = leaf_value[leaf]
-            for e in range(d):
-                hot[e] = mask >> e & 1
-                if not hot[e]:
-                    product *= z[e]
-            cold_product[table_start[leaf] + mask] = product
-            weight[table_start[leaf] + mask] = subset_weight(z, hot, d, -1)
-    return table_start, cold_product, weight
-
-
-@njit(cache=True)
 def row_contributions(x, out, tree_root, tree_node_start, tree_leaf_start, split_feature, threshold, missing_type,
                       default_left, leaf_value, path_start, path_node, path_left, path_elem, elem_start, elem_feature,
-                      elem_zero, table_start, cold_product, weight, bias, max_nodes, max_elems):
+                      elem_zero, weights, bias, max_nodes, max_elems):
     """Adds one row's TreeSHAP contributions to ``out`` (n_features + 1; the last is the bias,
-    the model's expected raw score)."""
-    n_trees = tree_root.shape[0]
+    the model's expected raw score). ``weights[D, s]`` is the Shapley weight s!(D−s−1)!/D!."""
     decision = np.empty(max_nodes, dtype=np.bool_)
     hot = np.empty(max_elems, dtype=np.bool_)
-    for t in range(n_trees):
+    hot_zero = np.empty(max_elems)
+    hot_feature = np.empty(max_elems, dtype=np.int64)
+    cold_feature = np.empty(max_elems, dtype=np.int64)
+    poly = np.empty(max_elems + 1)
+    for t in range(tree_root.shape[0]):
         first = tree_node_start[t]
         for node in range(first, tree_node_start[t + 1]):
             decision[node - first] = goes_left(x[split_feature[node]], threshold[node], missing_type[node],
@@ -228,48 +182,57 @@ def row_contributions(x, out, tree_root, tree_node_start, tree_leaf_start, split
             d = elem_start[leaf + 1] - e0
             if d == 0:
                 continue
-            for e in range(d):
-                hot[e] = True
+            hot[:d] = True
             for p in range(path_start[leaf], path_start[leaf + 1]):
                 if decision[path_node[p] - first] != path_left[p]:
                     hot[path_elem[p]] = False
-            if table_start[leaf] >= 0:
-                mask = 0
-                for e in range(d):
-                    if hot[e]:
-                        mask |= 1 << e
-                base = table_start[leaf]
-                product = cold_product[base + mask]
-                cold = product * weight[base + mask]
-                for e in range(d):
-                    if hot[e]:
-                        out[elem_feature[e0 + e]] += (1.0 - elem_zero[e0 + e]) * product * weight[base + (mask ^ (1 << e))]
-                    else:
-                        out[elem_feature[e0 + e]] -= cold
-            else:
-                z = elem_zero[e0:e0 + d]
-                product = leaf_value[leaf]
-                for e in range(d):
-                    if not hot[e]:
-                        product *= z[e]
-                cold = product * subset_weight(z, hot, d, -1)
-                for e in range(d):
-                    if hot[e]:
-                        out[elem_feature[e0 + e]] += (1.0 - z[e]) * product * subset_weight(z, hot, d, e)
-                    else:
-                        out[elem_feature[e0 + e]] -= cold
+            # split the path features into hot (z, feature) and cold; v·Π_cold z; e_m of the hot z
+            product = leaf_value[leaf]
+            h = 0
+            c = 0
+            for e in range(d):
+                if hot[e]:
+                    hot_zero[h] = elem_zero[e0 + e]
+                    hot_feature[h] = elem_feature[e0 + e]
+                    h += 1
+                else:
+                    product *= elem_zero[e0 + e]
+                    cold_feature[c] = elem_feature[e0 + e]
+                    c += 1
+            poly[0] = 1.0
+            for k in range(h):
+                poly[k + 1] = 0.0
+                zk = hot_zero[k]
+                for m in range(k + 1, 0, -1):
+                    poly[m] += zk * poly[m - 1]
+            if c > 0:
+                cold = 0.0
+                for m in range(h + 1):
+                    cold += poly[m] * weights[d, h - m]
+                cold *= product
+                for k in range(c):
+                    out[cold_feature[k]] -= cold
+            for k in range(h):
+                # e_m of the hot set without k by the forward recurrence e'_m = e_m − z_k e'_{m−1}
+                # (stable: z ≤ 1), then E(H \ {k})
+                zk = hot_zero[k]
+                previous = 1.0
+                total = weights[d, h - 1]
+                for m in range(1, h):
+                    previous = poly[m] - zk * previous
+                    total += previous * weights[d, h - 1 - m]
+                out[hot_feature[k]] += (1.0 - zk) * product * total
     out[out.shape[0] - 1] += bias
 
 
 @njit(cache=True, parallel=True)
 def contributions(X, tree_root, tree_node_start, tree_leaf_start, split_feature, threshold, missing_type,
                   default_left, leaf_value, path_start, path_node, path_left, path_elem, elem_start, elem_feature,
-                  elem_zero, table_start, cold_product, weight, bias, max_nodes, max_elems):
+                  elem_zero, weights, bias, max_nodes, max_elems):
     """TreeSHAP contributions of every row of ``X``: (n, n_features + 1), rows in parallel."""
     out = np.zeros((X.shape[0], X.shape[1] + 1))
     for i in prange(X.shape[0]):
         row_contributions(X[i], out[i], tree_root, tree_node_start, tree_leaf_start, split_feature, threshold,
                           missing_type, default_left, leaf_value, path_start, path_node, path_left, path_elem,
-                          elem_start, elem_feature, elem_zero, table_start, cold_product, weight, bias, max_nodes,
-                          max_elems)
+                          elem_start, elem_feature, elem_zero, weights, bias, max_nodes, max_elems)
     return out

@@ -16,10 +16,6 @@ from models.bundle.format import META_FILE, BundleError, read_arrays, read_meta
 from models.bundle.trees import expected_value
 from models.levels import LEVEL_NAMES, levels_by_threshold
 
-MAX_TABLE_FEATURES = 10
-"""Leaves whose path has at most this many distinct features get FastTreeSHAP-v2 subset
-tables (2^d entries of 16 bytes each); deeper leaves are computed directly
-(experiments/bench_scorer.py measures the gain)."""
 SINGLE_ROW_BELOW = 8
 """Fewer rows than this are scored one by one on the calling thread, without waking numba's
 thread pool (whose start-up costs more than a few rows)."""
@@ -76,15 +72,14 @@ class ScoringBundle:
                       t["left_child"], t["right_child"], t["leaf_value"])
         paths = kernels.leaf_paths(t["split_feature"], t["left_child"], t["right_child"], t["internal_count"],
                                    t["leaf_count"], len(t["leaf_value"]))
-        elem_start, elem_zero = paths[4], paths[6]
-        tables = kernels.subset_tables(elem_start, elem_zero, t["leaf_value"], MAX_TABLE_FEATURES)
+        elem_start = paths[4]
         self.bias = expected_value(t)
         max_nodes = int(max(np.diff(t["tree_node_start"]).max(initial=0), 1))
         max_elems = int(max(np.diff(elem_start).max(initial=0), 1))
         self._shap = tuple(_read_only(a) for a in (
             t["tree_root"], t["tree_node_start"], t["tree_leaf_start"], t["split_feature"], t["threshold"],
-            t["missing_type"], t["default_left"], t["leaf_value"], *paths, *tables)) + (self.bias, max_nodes, max_elems)
-        self.table_bytes = int(tables[1].nbytes + tables[2].nbytes)
+            t["missing_type"], t["default_left"], t["leaf_value"], *paths, kernels.shapley_weights(max_elems)))
+        self._shap += (self.bias, max_nodes, max_elems)
 
     def _rows(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
