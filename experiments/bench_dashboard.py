@@ -8,11 +8,11 @@ Playwright over several fresh loads (a new browser context each: no cache, a fre
 session storage) and reports the median, with the first (cold) load apart.
 
 The world is simulated, not synthesised: ``fengqiao simulate --scale 10 --years 1`` (the
-shortest history that keeps the 365-day features meaningful), ``ingest`` and ``features``, run
-once as an operator would and kept under the data root. The village bundle is trained on the
-tests' small model world (the same simulator and feature engine, so the same features) — model
-quality does not matter for render time — and scores the scale-10 snapshots; the published
-history is the bundle's own scores. The server is ``fengqiao serve`` in a child process.
+shortest history that keeps the 365-day features meaningful), ``ingest``, ``features``, run once
+as an operator would and kept under the data root. The village bundle is trained on the tests'
+small model world (the same simulator and feature engine, so the same features; model quality
+does not matter for render time), ``fengqiao score --bundle`` publishes its scores, and the
+server is ``fengqiao serve`` in its own process (villages only), started as bench_api starts it.
 
     PYTHONPATH=tests python experiments/bench_dashboard.py [--loads 7]   (or: make bench-dashboard)
 
@@ -24,35 +24,26 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 import pandas as pd
-from api_world import HORIZON_DAYS, publish_history, train_bundle
+from api_world import train_bundle
+from bench_api import fengqiao, free_port, start_server
 from browser import headless_chromium
 from results_table import publish
 
 from fengqiao.settings import Settings
-from models.bundle import load_bundle
-from models.data import load_training_table
-from serving.tokens import create_token
 
 SCALE, YEARS, SMALL_SCALE, SMALL_YEARS = 10, 1, 0.1, 2.2
 TARGET_MS = 2000.0
 MARKS = ("fengqiao-ranking-rendered", "fengqiao-map-rendered")
 
 
-def fengqiao(argv: list[str], root: Path) -> None:
-    """Run the CLI on data root ``root`` in a child process; stop with its output if it fails."""
-    env = {**os.environ, "FENGQIAO_DATA_ROOT": str(root)}
-    done = subprocess.run([sys.executable, "-m", "pipelines.cli", *argv], env=env, capture_output=True, text=True, check=False)
-    if done.returncode:
-        sys.exit(f"fengqiao {' '.join(argv)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+def environment(root: Path, **settings: str) -> dict[str, str]:
+    """The CLI's environment for data root ``root`` with these ``FENGQIAO_`` settings."""
+    return {**os.environ, "FENGQIAO_DATA_ROOT": str(root), **{f"FENGQIAO_{k.upper()}": v for k, v in settings.items()}}
 
 
 def simulated_warehouse(root: Path, scale: float, years: float) -> Path:
@@ -60,49 +51,11 @@ def simulated_warehouse(root: Path, scale: float, years: float) -> Path:
     warehouse = root / "warehouse"
     if not (warehouse / "features_village.parquet").exists():
         started = time.perf_counter()
-        fengqiao(["simulate", "--scale", str(scale), "--years", str(years)], root)
-        fengqiao(["ingest", "--create-key"], root)
-        fengqiao(["features"], root)
+        for argv in (["simulate", "--scale", str(scale), "--years", str(years)], ["ingest", "--create-key"],
+                     ["features"]):
+            fengqiao(argv, environment(root))
         print(f"world at scale {scale}, {years} years: {time.perf_counter() - started:.0f} s", flush=True)
     return warehouse
-
-
-def publish_scores(warehouse: Path, bundle_dir: Path, weeks: int) -> None:
-    """The bundle's scores of the last ``weeks`` snapshots as the published history."""
-    bundle = load_bundle(bundle_dir)
-    table = load_training_table(warehouse, "village", HORIZON_DAYS, labelled_only=False).frame
-    table = table[table["snapshot"].isin(sorted(table["snapshot"].unique())[-weeks:])]
-    p = bundle.probability(table[bundle.feature_names].to_numpy(dtype=float))
-    publish_history(warehouse, "village", pd.DataFrame({
-        "village_id": table["village_id"].astype("str"), "snapshot": table["snapshot"], "probability": p,
-        "level": bundle.levels(p), "model_version": bundle.version, "scored_at": pd.Timestamp.now(tz="UTC")}))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(root: Path, bundle_dir: Path, port: int) -> subprocess.Popen:
-    """``fengqiao serve`` for villages on loopback, once ready (it scores every snapshot at start)."""
-    env = {**os.environ, "FENGQIAO_DATA_ROOT": str(root), "FENGQIAO_API_VILLAGE_MODEL": str(bundle_dir),
-           "FENGQIAO_API_ENTITIES": '["village"]', "FENGQIAO_API_RATE_PER_SECOND": "10000",
-           "FENGQIAO_API_RATE_BURST": "10000"}
-    server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 900
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"fengqiao serve stopped: {server.stderr.read()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).json().get("ready"):
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    server.terminate()
-    sys.exit("fengqiao serve was not ready within 15 minutes")
 
 
 def measure_loads(url: str, token: str, loads: int) -> list[dict]:
@@ -148,16 +101,18 @@ def main() -> None:
     bundle_dir = province / "bundles" / "village"
     if not (bundle_dir / "bundle.json").exists():
         train_bundle(simulated_warehouse(root / "small", SMALL_SCALE, SMALL_YEARS), "village", bundle_dir, "1")
+    env = environment(province, api_village_model=str(bundle_dir), api_entities='["village"]',
+                      api_rate_per_second="10000", api_rate_burst="10000")
+    fengqiao(["score", "--entity", "village", "--bundle", str(bundle_dir)], env)
     weeks = Settings().api_history_weeks
-    publish_scores(warehouse, bundle_dir, weeks)
     regions = pd.read_parquet(warehouse / "regions.parquet")
     largest = regions["county_id"].astype("str").value_counts().index[0]
-    store = province / "secrets" / "api_tokens.json"
-    tokens = {scope: create_token(store, scope)[0] for scope in ("city", f"county:{largest}")}
+    tokens = {scope: fengqiao(["token", "create", "--scope", scope], env).strip().splitlines()[-1]
+              for scope in ("city", f"county:{largest}")}
 
     port = free_port()
     started = time.perf_counter()
-    server = serve(province, bundle_dir, port)
+    server = start_server(env, port)
     ready_s = time.perf_counter() - started
     try:
         measured = {scope: measure_loads(f"http://127.0.0.1:{port}", token, args.loads)
