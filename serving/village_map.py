@@ -8,7 +8,6 @@ state. A village missing from ``regions`` has null coordinates (the page leaves 
 
 from __future__ import annotations
 
-import threading
 from datetime import date
 from pathlib import Path
 
@@ -17,19 +16,13 @@ from pydantic import Field
 
 from features.warehouse import read_table
 from serving.errors import NOT_VISIBLE
-from serving.schemas import Level, Model, Probability
+from serving.schemas import Level, Model, Place, Probability
 from serving.scored import ScoredEntities
 from serving.tokens import Principal
-from serving.views import visible
+from serving.views import _change, _number, visible
 
 
-class MapVillage(Model):
-    id: str
-    name: str | None
-    county_id: str | None
-    county_name: str | None
-    town_id: str | None
-    town_name: str | None
+class MapVillage(Place):
     lat: float | None = Field(description="Latitude (degrees north); null when regions has none.")
     lon: float | None = Field(description="Longitude (degrees east); null when regions has none.")
     probability: Probability
@@ -60,25 +53,20 @@ def _aligned_coordinates(warehouse: Path, ids: np.ndarray) -> tuple[np.ndarray, 
 
 
 class VillageCoordinates:
-    """The coordinates of the live villages, recomputed when the live state changes (a reload)."""
+    """The coordinates of the live villages, read again when the live state changes (a reload).
+    Used from the event loop only (async routes), so one request at a time touches it."""
 
     def __init__(self, warehouse: Path) -> None:
         self.warehouse = Path(warehouse)
-        self._lock = threading.Lock()
         self._for: ScoredEntities | None = None
         self._lat_lon: tuple[np.ndarray, np.ndarray] = (np.empty(0), np.empty(0))
 
     def of(self, scored: ScoredEntities) -> tuple[np.ndarray, np.ndarray]:
         """Latitude and longitude aligned with ``scored.places.ids``."""
-        with self._lock:
-            if self._for is not scored:
-                self._lat_lon = _aligned_coordinates(self.warehouse, scored.places.ids)
-                self._for = scored
-            return self._lat_lon
-
-
-def _number(value: float) -> float | None:
-    return None if np.isnan(value) else float(value)
+        if self._for is not scored:
+            self._lat_lon = _aligned_coordinates(self.warehouse, scored.places.ids)
+            self._for = scored
+        return self._lat_lon
 
 
 def village_map(scored: ScoredEntities, principal: Principal, coordinates: VillageCoordinates,
@@ -91,12 +79,8 @@ def village_map(scored: ScoredEntities, principal: Principal, coordinates: Villa
     if county is not None:
         mask &= scored.places.in_county(county)
     lat, lon = coordinates.of(scored)
-    places, probability = scored.places, scored.probability
-    previous = probability[s - 1] if s > 0 else np.full(len(places.ids), np.nan)
-    items = [MapVillage(id=places.ids[i], name=places.name[i], county_id=places.county_id[i],
-                        county_name=places.county_name[i], town_id=places.town_id[i], town_name=places.town_name[i],
-                        lat=_number(lat[i]), lon=_number(lon[i]), probability=float(probability[s, i]),
-                        level=scored.level[s, i], change=_number(probability[s, i] - previous[i]))
+    items = [MapVillage(**scored.places.fields(i), lat=_number(lat[i]), lon=_number(lon[i]),
+                        probability=float(scored.probability[s, i]), level=scored.level[s, i],
+                        change=_change(scored, s, i))
              for i in np.flatnonzero(mask)]
-    return VillageMap(snapshot=scored.snapshots[s], model_version=scored.version, total=len(items),
-                      items=items)
+    return VillageMap(snapshot=scored.snapshots[s], model_version=scored.version, total=len(items), items=items)

@@ -4,10 +4,12 @@ the map, read why, switch to English — with a screenshot of the main view kept
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from api_world import COUNTY_A, COUNTY_B, Api, LiveServer, serving_settings, tokens_of
 from browser import artifact_dir, chromium_path, headless_chromium
 from playwright.sync_api import Page, expect
+from shapely.geometry import MultiPoint, Polygon
 
 from serving.app import create_app
 
@@ -171,3 +173,15 @@ def test_city_view_shows_projects_alerts_and_model_status(page, api):
     expect(page.locator("#sign-in-view")).to_be_visible()
     assert page.evaluate("sessionStorage.getItem('fengqiao.token')") is None
     assert page.errors == []
+
+
+def test_county_outline_is_the_convex_hull_of_its_villages(page, api):
+    """The page's hull (JavaScript, monotone chain) against shapely's on random points, with
+    collinear and repeated points among them."""
+    rng = np.random.default_rng(12)
+    points = np.vstack([rng.uniform(0, 100, size=(60, 2)).round(1), [[0, 0], [50, 0], [100, 0], [100, 0]]])
+    page.goto(api.url + "/")
+    hull = page.evaluate("points => import('/static/map.js').then((m) => m.convexHull(points))", points.tolist())
+    expected = MultiPoint(points).convex_hull
+    assert Polygon(hull).equals(expected)
+    assert len(hull) == len(expected.exterior.coords) - 1, "no collinear or repeated vertices"
