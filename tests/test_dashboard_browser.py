@@ -13,7 +13,8 @@ from shapely.geometry import MultiPoint, Polygon
 
 from serving.app import create_app
 
-pytestmark = pytest.mark.skipif(chromium_path() is None, reason="needs Debian's chromium (apt-get install chromium)")
+pytestmark = [pytest.mark.slow,  # about 45 s with the server and the browser's start (shared 2-core machine)
+              pytest.mark.skipif(chromium_path() is None, reason="needs Debian's chromium (apt-get install chromium)")]
 
 
 @pytest.fixture(scope="module")
