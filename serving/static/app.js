@@ -90,7 +90,8 @@ function applyTexts() {
 
 function signOut(message) {
   session.signOut();
-  Object.assign(state, { models: null, map: null, mapView: null, ranking: null, alerts: null, detail: null });
+  Object.assign(state, { models: null, map: null, mapView: null, ranking: null, alerts: null, detail: null,
+    entity: "village", filters: { county: "", town: "", level: "" }, offset: 0 });
   $("#dashboard-view").hidden = true;
   $("#sign-out").hidden = true;
   $("#sign-in-view").hidden = false;
