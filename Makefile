@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install demo test test-slow bench quality clean
+.PHONY: help install demo test test-slow bench bench-dashboard quality clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ bench: $(STAMP) ## Run the benchmarks in experiments/ (minutes; writes experimen
 	$(BIN)/python experiments/bench_simulate.py
 	$(BIN)/python experiments/bench_features.py
 	$(BIN)/python experiments/bench_ingest.py
+
+bench-dashboard: $(STAMP) ## Time the dashboard's ranking and map at province scale in headless Chromium (simulates a scale-10 world once)
+	PYTHONPATH=tests $(BIN)/python experiments/bench_dashboard.py
 
 quality: $(STAMP) ## Every model against the targets on the default world (long; writes experiments/results/quality.*)
 	$(BIN)/python experiments/quality.py

@@ -70,10 +70,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(env: dict[str, str], port: int) -> subprocess.Popen:
+def start_server(env: dict[str, str], port: int, ready_within_s: float = 180.0) -> subprocess.Popen:
     server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + ready_within_s
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
@@ -83,7 +83,7 @@ def start_server(env: dict[str, str], port: int) -> subprocess.Popen:
         if server.poll() is not None:
             raise SystemExit("fengqiao serve exited before it was ready (run it by hand to see why)")
     server.kill()
-    raise SystemExit("fengqiao serve was not ready within 180 s")
+    raise SystemExit(f"fengqiao serve was not ready within {ready_within_s:.0f} s")
 
 
 async def closed_loop(client: httpx.AsyncClient, paths: list[str], concurrency: int, seconds: float) -> dict:

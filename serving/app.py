@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse
 
 from fengqiao.settings import Settings
 from serving.audit import AuditLog
+from serving.dashboard import add_dashboard
 from serving.errors import ApiError, error_body, error_response, field_path
 from serving.metrics import ApiMetrics
 from serving.middleware import LimitBody, RecordRequests, SecurityHeaders
@@ -75,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.include_router(build_router(service, tokens, limiter, metrics, settings.api_max_page))
+    add_dashboard(app, service, tokens, limiter)
     app.add_middleware(LimitBody, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(RecordRequests, metrics=metrics, audit=audit)
     app.add_middleware(SecurityHeaders)

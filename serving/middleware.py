@@ -31,7 +31,8 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"cross-origin-resource-policy", b"same-origin"),
     (b"cache-control", b"no-store"),
 )
-"""Headers on every response: the API serves JSON only, to be framed by nobody, cached by nobody."""
+"""Headers on every response: the API serves JSON only, to be framed by nobody, cached by nobody.
+A response that sets one of them itself (the dashboard page's own policy) keeps its value."""
 
 UNMATCHED_ROUTE = "unmatched"
 
@@ -86,7 +87,7 @@ class LimitBody:
 
 
 class SecurityHeaders:
-    """Add :data:`SECURITY_HEADERS` to every HTTP response."""
+    """Add :data:`SECURITY_HEADERS` to every HTTP response that does not set them itself."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -98,7 +99,9 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                message["headers"] = headers + [(n, v) for n, v in SECURITY_HEADERS if n not in present]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -9,11 +9,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from fengqiao.errors import FengqiaoError
 from serving import schemas, views
-from serving.errors import ADMIN_ONLY, UNAUTHORIZED, ApiError
+from serving.auth import bearer_principal
+from serving.errors import ADMIN_ONLY, ApiError
 from serving.metrics import ApiMetrics
 from serving.ratelimit import RateLimiter
 from serving.scored import ScoredEntities
@@ -32,8 +32,6 @@ def _errors(*statuses: int) -> dict:
 
 
 AUTH_ERRORS = (401, 422, 429)
-bearer = HTTPBearer(auto_error=False, description="A token from `fengqiao token create` (scope city, county:<id> "
-                                                  "or admin).")
 
 
 def build_router(service: RiskService, tokens: TokenStore, limiter: RateLimiter, metrics: ApiMetrics,
@@ -41,22 +39,7 @@ def build_router(service: RiskService, tokens: TokenStore, limiter: RateLimiter,
     """All routes, bound to one service, token store, rate limiter and page cap."""
     router = APIRouter()
 
-    async def principal(request: Request, credentials: Annotated[
-            HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
-        """The caller's principal; 401 without a valid token, 429 over the rate limit (failed
-        attempts count against the client's address)."""
-        found = tokens.authenticate(credentials.credentials) if credentials else None
-        key = f"token:{found.token_id}" if found else f"client:{request.client.host if request.client else '?'}"
-        wait = limiter.acquire(key)
-        if wait:
-            raise ApiError(429, "rate_limited", "Too many requests; retry after the Retry-After seconds.",
-                           headers={"Retry-After": limiter.retry_after(wait)})
-        if found is None:
-            raise UNAUTHORIZED
-        request.state.token_id = found.token_id
-        return found
-
-    Caller = Annotated[Principal, Depends(principal)]
+    Caller = Annotated[Principal, Depends(bearer_principal(tokens, limiter))]
     Limit = Annotated[int, Query(ge=1, le=max_page, description=f"Items per page (at most {max_page}).")]
     Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]
     Id = Annotated[str, Path(pattern=r"^[0-9A-Za-z_.-]{1,64}$", description="A village or project id.")]
