@@ -3,20 +3,37 @@ the CLI (and later the Prefect flows) only wire them together."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
+import requests
+from mlflow.exceptions import MlflowException
+from sqlalchemy.exc import OperationalError
 
+from fengqiao.errors import ServiceUnavailable
+from fengqiao.publish import write_atomic
 from fengqiao.settings import Settings
 from models.data import load_training_table
-from models.featuremeta import ENTITIES
+from models.drift import drift_report, group_psi_table
+from models.featuremeta import ENTITIES, feature_group
 from models.hawkes import for_rows
 from models.levels import LEVELS, levels_by_budget, levels_by_threshold
-from models.tracking import artifact_location, log_training, promote, use_store
+from models.tracking import (
+    CHAMPION,
+    REGISTERED_MODELS,
+    artifact_location,
+    log_drift,
+    log_training,
+    promote,
+    read_spec,
+    use_store,
+)
 from models.training import TrainingOptions, TrainingResult, train_and_backtest
 from pipelines.jobs import JobResult
+from pipelines.ledger import fingerprint
 
 Progress = Callable[[str, int, int], None]
 
@@ -103,8 +120,76 @@ def promote_job(settings: Settings, entity: str, version: str | None = None, pro
     return JobResult("promote", time.perf_counter() - started, [f"{entity} version {decision.challenger_version}: {decision.reason}"])
 
 
+def check_store(settings: Settings) -> str:
+    """A fingerprint of the registry's state — every version and the champion of each
+    registered model — read from the MLflow store; ``ServiceUnavailable`` naming the store
+    when it does not answer (checked before a flow changes anything)."""
+    uri = settings.tracking_uri
+    if uri.startswith(("http://", "https://")):
+        try:
+            requests.get(uri.rstrip("/") + "/health", timeout=settings.service_timeout_s).raise_for_status()
+        except requests.RequestException as err:
+            raise ServiceUnavailable(f"the MLflow tracking server {uri} did not answer ({type(err).__name__}); "
+                                     f"start it or set FENGQIAO_MLFLOW_TRACKING_URI") from err
+    client = use_store(uri)
+    state = {}
+    try:
+        for name in REGISTERED_MODELS.values():
+            versions = sorted(int(v.version) for v in client.search_model_versions(f"name = '{name}'"))
+            try:
+                champion = client.get_registered_model(name).aliases.get(CHAMPION) if versions else None
+            except MlflowException:
+                champion = None
+            state[name] = {"versions": versions, "champion": champion}
+    except (MlflowException, OperationalError, requests.RequestException) as err:
+        raise ServiceUnavailable(f"the MLflow store {uri} cannot be read ({type(err).__name__}); "
+                                 f"check FENGQIAO_MLFLOW_TRACKING_URI") from err
+    return fingerprint(registry=state)
+
+
+def drift_job(settings: Settings, entities: Sequence[str] = ENTITIES) -> JobResult:
+    """Compare the latest snapshot's features with the champion's training rows (PSI per
+    feature and group, missing shares, matured label rate); write ``drift_<entity>.json`` to
+    the warehouse, log it as an MLflow run beside the champion's, and warn above the settings'
+    thresholds."""
+    started = time.perf_counter()
+    client = use_store(settings.tracking_uri)
+    lines = []
+    for entity in entities:
+        name = REGISTERED_MODELS[entity]
+        try:
+            champion = client.get_model_version_by_alias(name, CHAMPION)
+        except MlflowException:
+            lines.append(f"{entity}: no champion of {name} yet — no drift check")
+            continue
+        run = client.get_run(champion.run_id)
+        cut = pd.Timestamp(run.data.params["last_labelled_snapshot"])
+        table = load_training_table(settings.warehouse_dir, entity, settings.horizon_days, labelled_only=False)
+        frame = table.frame
+        snaps = pd.to_datetime(frame["snapshot"]).dt.tz_localize(None).dt.normalize()
+        labelled = frame["label"].notna().to_numpy()
+        training = (snaps <= cut).to_numpy() & labelled
+        latest = (snaps == snaps.max()).to_numpy()
+        matured = (snaps > cut).to_numpy() & labelled
+        spec = read_spec(client, champion.run_id)
+        groups = {f: feature_group(entity, f) for f in spec.features if f in frame.columns}
+        report = drift_report(frame[training], frame[latest], groups, frame.loc[training, "label"].to_numpy(),
+                              frame.loc[matured, "label"].to_numpy() if matured.any() else None,
+                              str(snaps.max().date()), psi_warn=settings.drift_psi_warn,
+                              missing_warn=settings.drift_missing_warn)
+        record = {"entity": entity, "model_version": champion.version, "checked_at":
+                  pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"), **report.as_dict()}
+        path = Path(settings.warehouse_dir) / f"drift_{entity}.json"
+        text = json.dumps(record, ensure_ascii=False, indent=1, default=float)
+        write_atomic(path, lambda out: out.write_text(text, encoding="utf-8"))
+        log_drift(client, entity, report, champion.version, _artifacts(settings), path)
+        lines += [f"{entity}: drift of snapshot {report.snapshot} against champion version {champion.version}'s "
+                  f"training rows (to {cut.date()}), {len(report.warnings)} warning(s)", *group_psi_table(report)]
+    return JobResult("drift", time.perf_counter() - started, lines)
+
+
 def _renamed(result: JobResult, name: str) -> JobResult:
     return JobResult(name, result.seconds, result.lines)
 
 
-__all__ = ["backtest_job", "latest_levels", "promote_job", "train_job", "training_options"]
+__all__ = ["backtest_job", "check_store", "drift_job", "latest_levels", "promote_job", "train_job", "training_options"]
