@@ -189,7 +189,8 @@ def test_the_deployments_name_real_flows_and_valid_schedules():
     spec = yaml.safe_load((Path(__file__).parents[1] / "prefect.yaml").read_text(encoding="utf-8"))
     names = {}
     for deployment in spec["deployments"]:
-        module, attr = deployment["entrypoint"].removesuffix(".py").replace("/", ".").split(":")
+        path, attr = deployment["entrypoint"].split(":")
+        module = path.removesuffix(".py").replace("/", ".")
         found = getattr(importlib.import_module(module), attr)
         assert isinstance(found, Flow)
         names[deployment["name"]] = found.name
