@@ -20,6 +20,10 @@ from sklearn.metrics import log_loss
 from models.timesplit import as_datetime64, held_out_split
 
 _EPS = 1e-6
+PROBABILITY_CLIP = _EPS
+"""Calibrated probabilities (and the logits Platt scaling reads) are kept within [ε, 1 − ε]."""
+ISOTONIC_TIE_SHIFT = 1e-7
+"""Share of the raw score added to an isotonic step (see ``ScoreCalibrator._apply``)."""
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -48,7 +52,7 @@ class ScoreCalibrator(BaseEstimator):
         if isinstance(fitted, IsotonicRegression):
             # a vanishing share of the raw score orders the rows within an isotonic step, so that
             # calibration does not turn a ranking into ties (shift at most 1e-7)
-            return fitted.predict(p) + 1e-7 * p
+            return fitted.predict(p) + ISOTONIC_TIE_SHIFT * p
         return fitted.predict_proba(_logit(p)[:, None])[:, 1]
 
     def fit(self, p: np.ndarray, y: np.ndarray, snapshot: np.ndarray | None = None) -> ScoreCalibrator:

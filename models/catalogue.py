@@ -26,6 +26,9 @@ MODEL_NAMES: tuple[str, ...] = ("lightgbm", "lightgbm_hawkes", "hawkes", "logist
                                 "plain_lightgbm")
 HAWKES_MODELS: tuple[str, ...] = ("hawkes", "lightgbm_hawkes")
 """Models that need the table's incident history (``hawkes=`` of ``build_model``)."""
+BUNDLED_MODELS: tuple[str, ...] = ("lightgbm", "incident_lags")
+"""Models whose fitted form is a calibrated LightGBM on table features: they export to a scoring
+bundle, so only they can be registered and served."""
 BASELINES: tuple[str, ...] = ("recent_incidents", "incident_lags")
 """The honest baselines: what the committee does today, and a model on incident counts only."""
 

@@ -29,6 +29,17 @@ _MONOTONE = re.compile(
     r"|incidents_lag_\d+w|incidents_all_history|incident_rate_shrunk"
 )
 _MONOTONE_UNITS = ("count", "decayed_count")
+_ACTIONABLE = re.compile(
+    r"mediators|mediators_per_10k_people|legal_adviser|patrols_\d+d|days_since_last_patrol"
+    r"|hearing_held|active_projects_without_hearing|compensation_ratio|compensation_gap"
+)
+_DERIVED_TEXTS: dict[str, tuple[str, str, str]] = {
+    "incidents_all_history": ("count", "有记录以来重大事件 {value} 起", "{value} incidents on record"),
+    "incident_rate_shrunk": ("ratio", "长期重大事件发生率每年 {value} 起", "long-run incident rate {value} a year"),
+}
+_LAG = re.compile(r"incidents_lag_(\d+)w")
+OTHER_GROUP = "other"
+"""Group of features the registry does not know (models trained elsewhere)."""
 
 
 def id_column(entity: str) -> str:
@@ -54,8 +65,32 @@ def feature_group(entity: str, name: str) -> str:
 
 def group_title(group: str, lang: str = "en") -> str:
     """The zh or en title of a factor group."""
-    zh, en = GROUPS.get(group, (group, group))
+    zh, en = GROUPS.get(group, ("其他", "other") if group == OTHER_GROUP else (group, group))
     return zh if lang == "zh" else en
+
+
+def is_actionable(name: str) -> bool:
+    """Whether a feature is a lever the committee controls: mediators, the legal adviser,
+    patrol frequency, hearings held, compensation."""
+    return _ACTIONABLE.fullmatch(name) is not None
+
+
+def feature_description(entity: str | None, name: str) -> dict:
+    """What explanations need of a feature: group, unit, actionable and the zh/en reason
+    templates (with one ``{value}``). Features neither the registry nor models/ knows (a model
+    trained elsewhere) are in group ``other`` with a plain "name = value" template."""
+    registry = _registry(entity) if entity in ENTITIES else {}
+    if name in registry:
+        spec = registry[name]
+        group, unit, zh, en = spec.group, spec.unit, spec.zh, spec.en
+    elif entity in ENTITIES and (name in _DERIVED_TEXTS or _LAG.fullmatch(name)):
+        group = DERIVED_GROUP
+        lag = _LAG.fullmatch(name)
+        unit, zh, en = _DERIVED_TEXTS.get(name) or (
+            "count", f"{lag.group(1)} 周前那一周重大事件 {{value}} 起", f"{{value}} incidents in the week {lag.group(1)} weeks ago")
+    else:
+        group, unit, zh, en = OTHER_GROUP, "ratio", f"{name} 为 {{value}}", f"{name} = {{value}}"
+    return {"group": group, "unit": unit, "zh": zh, "en": en, "actionable": is_actionable(name)}
 
 
 def monotone_sign(entity: str, name: str) -> int:

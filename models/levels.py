@@ -9,17 +9,20 @@ import numpy as np
 from models.metrics import top_k_mask
 
 LEVELS: tuple[str, ...] = ("红", "橙", "黄", "蓝")
-LEVEL_NAMES_EN: dict[str, str] = {"红": "red", "橙": "orange", "黄": "yellow", "蓝": "blue"}
+LEVEL_NAMES: tuple[str, ...] = ("red", "orange", "yellow", "blue")
+"""The levels as the API and the scoring bundle name them, in the order of ``LEVELS``."""
+LEVEL_NAMES_EN: dict[str, str] = dict(zip(LEVELS, LEVEL_NAMES))
 
 
-def levels_by_threshold(p: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
+def levels_by_threshold(p: np.ndarray, thresholds: Sequence[float], names: Sequence[str] = LEVELS) -> np.ndarray:
     """红 where p ≥ thresholds[0], 橙 where p ≥ thresholds[1], 黄 where p ≥ thresholds[2],
-    else 蓝. Thresholds are probabilities of an incident within the horizon, descending."""
+    else 蓝. Thresholds are probabilities of an incident within the horizon, descending;
+    ``names`` spells the four levels (``LEVEL_NAMES``: red, orange, yellow, blue)."""
     red, orange, yellow = (float(t) for t in thresholds)
     if not 1 >= red >= orange >= yellow >= 0:
         raise ValueError(f"level thresholds must descend within [0, 1] (red ≥ orange ≥ yellow), got {thresholds}")
     p = np.asarray(p, dtype=float)
-    return np.select([p >= red, p >= orange, p >= yellow], ["红", "橙", "黄"], default="蓝").astype(object)
+    return np.select([p >= red, p >= orange, p >= yellow], list(names[:3]), default=names[3]).astype(object)
 
 
 def levels_by_budget(p: np.ndarray, snapshots: np.ndarray, budgets: Sequence[float]) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 The embedded default is a SQLite store and an artifact folder under the data root
 (``<data_root>/mlflow/mlflow.db``, ``<data_root>/mlflow/artifacts``); any tracking URI works.
-Registered models are ``village-risk`` and ``project-risk``; the alias ``champion`` is moved
+Registered models are ``village-risk`` and ``project-risk``, each version a scoring bundle
+logged as a pyfunc model (``models.bundle``); the alias ``champion`` is moved
 only by ``promote``, which scores the challenger and the champion on the same backtest folds
 and writes in the challenger's run why it promoted or refused.
 """
@@ -23,6 +24,8 @@ from mlflow.exceptions import MlflowException
 
 from fengqiao.errors import ConfigurationError
 from models.backtest import rolling_folds, run_backtest
+from models.bundle.export import BundleFacts, export_model
+from models.bundle.pyfunc import BUNDLE_ARTIFACT, log_bundle
 from models.catalogue import build_model
 from models.data import TrainingTable
 from models.drift import DriftReport
@@ -154,12 +157,27 @@ def log_training(result: TrainingResult, table: TrainingTable, options: Training
             mlflow.log_artifacts(tmp)
         version = None
         if register:
-            info = mlflow.sklearn.log_model(result.model, name="model", input_example=table.X.head(3),
-                                            registered_model_name=REGISTERED_MODELS[table.entity],
-                                            serialization_format="cloudpickle")
-            version = str(info.registered_model_version)
+            version = _register_bundle(result, table, options, run.info.run_id)
         report = f"{run.info.artifact_uri}/report/report.html"
     return RunRecord(run.info.run_id, exp, options.model, version, report)
+
+
+def backtest_figures(result: TrainingResult) -> dict[str, float]:
+    """The trained model's backtest metrics over all folds (what the bundle records)."""
+    row = result.summary[result.summary["model"] == result.model_name].iloc[0]
+    return {k: float(row[k]) for k in METRICS if k in row and pd.notna(row[k])}
+
+
+def _register_bundle(result: TrainingResult, table: TrainingTable, options: TrainingOptions, run_id: str) -> str:
+    """Export the final model to a scoring bundle, log it as the run's pyfunc model and
+    register it as a new version of the entity's model; returns the version."""
+    facts = BundleFacts(table.entity, options.horizon_days, options.level_thresholds,
+                        training_data_fingerprint=table.fingerprint, backtest_metrics=backtest_figures(result),
+                        mlflow_run_id=run_id)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = export_model(result.model, Path(tmp) / BUNDLE_ARTIFACT, facts)
+        info = log_bundle(folder, table.X.head(3), REGISTERED_MODELS[table.entity])
+    return str(info.registered_model_version)
 
 
 def read_spec(client: MlflowClient, run_id: str) -> ModelSpec:
@@ -270,10 +288,10 @@ def log_drift(client: MlflowClient, entity: str, report: DriftReport, version: s
     return run.info.run_id
 
 
-def load_champion(client: MlflowClient, entity: str):
-    """The champion model of an entity kind, as it was logged."""
-    return mlflow.sklearn.load_model(f"models:/{REGISTERED_MODELS[entity]}@{CHAMPION}")
+def champion_uri(entity: str) -> str:
+    """The registry URI of an entity kind's champion (``models:/village-risk@champion``)."""
+    return f"models:/{REGISTERED_MODELS[entity]}@{CHAMPION}"
 
 
 __all__ = ["CHAMPION", "REGISTERED_MODELS", "GateDecision", "ModelSpec", "RunRecord", "artifact_location",
-           "gate_rule", "git_commit", "load_champion", "log_drift", "log_training", "promote", "use_store"]
+           "backtest_figures", "champion_uri", "gate_rule", "git_commit", "log_drift", "log_training", "promote", "use_store"]

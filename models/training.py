@@ -38,6 +38,7 @@ class TrainingOptions:
     seed: int = 7
     n_jobs: int = 1
     final_fit: bool = True
+    level_thresholds: tuple[float, float, float] = (0.30, 0.15, 0.05)
 
 
 @dataclass

@@ -32,7 +32,14 @@ from fengqiao.errors import ConfigurationError, FengqiaoError
 from fengqiao.log import configure_logging
 from fengqiao.settings import Settings
 from pipelines.jobs import JobResult, features_job, ingest_job, simulate_job
-from pipelines.model_jobs import backtest_job, promote_job, train_job
+from pipelines.model_jobs import (
+    backtest_job,
+    bundle_explain_job,
+    bundle_export_job,
+    promote_job,
+    score_job,
+    train_job,
+)
 from pipelines.simulate.config import SimulationConfig
 
 USAGE_ERROR = 2
@@ -332,9 +339,49 @@ def refresh(
 
 
 @app.command()
+def score(
+    ctx: typer.Context,
+    entity: Annotated[str, typer.Option(help="village, project or all.")] = "all",
+    bundle: Annotated[Optional[str], typer.Option(
+        help="Bundle folder or MLflow model URI (default: the registry's champion, models:/<entity>-risk@champion).")] = None,
+) -> None:
+    """Score the latest snapshot: scores_<entity>.parquet (probability, level, rank, top reasons) and the score history."""
+    entities = _entities(entity)
+    _run("score", lambda: score_job(_settings(ctx), entities, bundle))
+
+
+bundle_app = typer.Typer(help="Scoring bundles: export a LightGBM model, explain rows with one.", no_args_is_help=True)
+app.add_typer(bundle_app, name="bundle")
+
+
+@bundle_app.command("export")
+def bundle_export(
+    ctx: typer.Context,
+    model_file: Annotated[Path, typer.Argument(help="LightGBM model text file (binary objective, numeric features).")],
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write bundle.json and trees.npz into.")],
+    entity: Annotated[str, typer.Option(help="village or project: the entity the model scores.")] = "village",
+) -> None:
+    """Turn a LightGBM model file into a scoring bundle (no calibration; level thresholds from the settings)."""
+    if entity not in ("village", "project"):
+        raise typer.BadParameter("must be village or project", param_hint="--entity")
+    _run("bundle export", lambda: bundle_export_job(_settings(ctx), model_file, out_dir, entity))
+
+
+@bundle_app.command("explain")
+def bundle_explain(
+    bundle: Annotated[str, typer.Argument(help="Bundle folder or MLflow model URI.")],
+    features: Annotated[Path, typer.Argument(help="Parquet file with one column per bundle feature.")],
+    out: Annotated[Path, typer.Argument(help="Parquet file to write.")],
+) -> None:
+    """Per row: raw_score, probability, contrib_<feature> for every feature and contrib_bias (TreeSHAP, log-odds)."""
+    _run("bundle explain", lambda: bundle_explain_job(bundle, features, out))
+
+
+@app.command()
 def demo(ctx: typer.Context) -> None:
     """The main job on the embedded defaults, as a Prefect flow: simulate → ingest → features →
-    train, register and promote. A second run reuses every step whose inputs are unchanged."""
+    train, register and promote → score the latest snapshot. A second run reuses every step
+    whose inputs are unchanged."""
     try:
         settings = _settings(ctx)
         config = dataclasses.replace(DEFAULTS, horizon_days=settings.horizon_days)
@@ -351,6 +398,7 @@ def demo(ctx: typer.Context) -> None:
                f"  {wh}/rejects/              every rejected row with its reason\n"
                f"  {wh}/features_village.parquet, features_project.parquet   features and labels\n"
                f"  {wh}/oracle.parquet        the true {config.horizon_days}-day incident probability (synthetic worlds only)\n"
+               f"  {wh}/scores_village.parquet, scores_project.parquet   the latest scores, levels and top reasons\n"
                f"  MLflow store: {settings.tracking_uri} (artifacts under {settings.mlflow_dir / 'artifacts'})\n"
                f"  open it with: mlflow ui --backend-store-uri {settings.tracking_uri}\n"
                f"  Prefect runs: PREFECT_HOME={os.environ['PREFECT_HOME']} prefect server start")

@@ -29,7 +29,7 @@ from models.featuremeta import ENTITIES
 from models.tracking import git_commit
 from pipelines.jobs import JobResult, city_of, features_job, ingest_job, simulate_job
 from pipelines.ledger import Ledger, fingerprint
-from pipelines.model_jobs import check_store, drift_job, train_job
+from pipelines.model_jobs import check_store, drift_job, has_champion, live_record_job, score_job, train_job
 from pipelines.simulate.config import Progress, SimulationConfig
 
 LEDGER_FILE = "pipeline_ledger.json"
@@ -155,6 +155,23 @@ def drift_task(settings: Settings, force: bool = False) -> StepOutcome:
     return run_step("drift", settings, inputs, lambda: fingerprint(outputs), lambda: drift_job(settings), force)
 
 
+@task(name="score", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10, retry_condition_fn=_retry_on_transient)
+def score_task(settings: Settings, force: bool = False) -> StepOutcome:
+    inputs = fingerprint(feature_tables(settings), registry=check_store(settings), settings=_settings_print(settings))
+    outputs = [settings.warehouse_dir / f"{kind}_{entity}.parquet" for kind in ("scores", "score_history")
+               for entity in ENTITIES]
+    return run_step("score", settings, inputs, lambda: fingerprint(outputs), lambda: score_job(settings), force)
+
+
+@task(name="live_record", cache_policy=NO_CACHE)
+def live_record_task(settings: Settings, force: bool = False) -> StepOutcome:
+    histories = [settings.warehouse_dir / f"score_history_{entity}.parquet" for entity in ENTITIES]
+    inputs = fingerprint([*feature_tables(settings), *histories], settings=_settings_print(settings))
+    outputs = [settings.warehouse_dir / f"live_record_{entity}.parquet" for entity in ENTITIES]
+    return run_step("live_record", settings, inputs, lambda: fingerprint(outputs), lambda: live_record_job(settings),
+                    force)
+
+
 def _summary_markdown(title: str, outcomes: Sequence[StepOutcome]) -> str:
     rows = [f"# {title}", "", "| step | done | seconds | summary |", "|---|---|---|---|"]
     for o in outcomes:
@@ -208,8 +225,9 @@ def train_flow(settings: Settings | None = None, entities: Sequence[str] = ENTIT
 @flow(name="refresh")
 def refresh_flow(settings: Settings | None = None, source: str | None = None, mapping: Path | None = None,
                  allow_shrink: bool = False) -> list[StepOutcome]:
-    """The weekly run: ingest the platform's new export, rebuild the features, and check them for
-    drift against the champion's training data. The MLflow
+    """The weekly run: ingest the platform's new export, rebuild the features, score them with
+    the champions, check them for drift against the champions' training data, and judge the
+    scored snapshots whose labels have matured (the live record). The MLflow
     store is checked first, so that an unreachable store stops the run before the warehouse
     changes. Settings come from the environment and the source defaults to ``<data_root>/raw``
     when a deployment runs it."""
@@ -218,7 +236,11 @@ def refresh_flow(settings: Settings | None = None, source: str | None = None, ma
     check_store(settings)
     outcomes = [ingest_task(settings, source, mapping, False, allow_shrink)]
     outcomes.append(features_task(settings))
-    outcomes.append(drift_task(settings))
+    if has_champion(settings):
+        outcomes += [score_task(settings), drift_task(settings), live_record_task(settings)]
+    else:
+        outcomes.append(StepOutcome("score", False, 0.0, ["no champion model yet: nothing scored — run "
+                                                          "`fengqiao train` (or the train flow) first"]))
     _publish_summary("refresh-summary", "refresh", outcomes)
     return outcomes
 
@@ -230,6 +252,7 @@ def demo_flow(settings: Settings, config: SimulationConfig, progress: Progress |
     outcomes.append(ingest_task(settings, str(settings.raw_dir), create_key=True))
     outcomes.append(features_task(settings))
     outcomes.append(train_task(settings, progress=progress))
+    outcomes.append(score_task(settings))
     _publish_summary("demo-summary", "demo", outcomes)
     return outcomes
 

@@ -16,15 +16,21 @@ from sqlalchemy.exc import OperationalError
 from fengqiao.errors import ServiceUnavailable
 from fengqiao.publish import write_atomic
 from fengqiao.settings import Settings
+from models.catalogue import BUNDLED_MODELS, UnknownModelError
 from models.data import load_training_table
 from models.drift import drift_report, group_psi_table
-from models.featuremeta import ENTITIES, feature_group
+from models.featuremeta import ENTITIES, feature_group, id_column
 from models.hawkes import for_rows
-from models.levels import LEVELS, levels_by_budget, levels_by_threshold
+from models.batch_scoring import feature_matrix, history_path, score_snapshot, write_scores
+from models.bundle import load_bundle
+from models.bundle.export import BundleFacts, export_model_file
+from models.live import live_record
+from models.levels import LEVEL_NAMES, LEVELS, levels_by_budget, levels_by_threshold
 from models.tracking import (
     CHAMPION,
     REGISTERED_MODELS,
     artifact_location,
+    champion_uri,
     log_drift,
     log_training,
     promote,
@@ -43,7 +49,8 @@ def training_options(settings: Settings, model: str | None = None) -> TrainingOp
     return TrainingOptions(model=model or settings.model, horizon_days=settings.horizon_days,
                            backtest_months=settings.backtest_months, alert_budget=settings.alert_budget,
                            tuning_trials=settings.tuning_trials, bootstrap_draws=settings.bootstrap_draws,
-                           calibration=settings.calibration, n_jobs=settings.n_jobs)
+                           calibration=settings.calibration, n_jobs=settings.n_jobs,
+                           level_thresholds=settings.level_thresholds)
 
 
 def _artifacts(settings: Settings) -> str | None:
@@ -84,8 +91,11 @@ def train_job(settings: Settings, entities: Sequence[str] = ENTITIES, model: str
     """Tune, backtest against the baselines (and the oracle), fit, log a run to MLflow and,
     with ``register``, register the model; with ``gate`` run the promotion gate on it."""
     started = time.perf_counter()
-    client = use_store(settings.tracking_uri)
     options = training_options(settings, model)
+    if register and options.model not in BUNDLED_MODELS:
+        raise UnknownModelError(f"model {options.model!r} cannot be registered: only {', '.join(BUNDLED_MODELS)} "
+                                f"export to a scoring bundle; evaluate it with `fengqiao backtest --model {options.model}`")
+    client = use_store(settings.tracking_uri)
     lines = [f"MLflow store: {settings.tracking_uri}"]
     for entity in entities:
         path = Path(settings.warehouse_dir) / f"features_{entity}.parquet"
@@ -188,8 +198,94 @@ def drift_job(settings: Settings, entities: Sequence[str] = ENTITIES) -> JobResu
     return JobResult("drift", time.perf_counter() - started, lines)
 
 
+def has_champion(settings: Settings, entity: str = "village") -> bool:
+    """Whether the registry holds a champion of the entity kind (the village model by default)."""
+    try:
+        use_store(settings.tracking_uri).get_model_version_by_alias(REGISTERED_MODELS[entity], CHAMPION)
+    except MlflowException:
+        return False
+    return True
+
+
+def score_job(settings: Settings, entities: Sequence[str] = ENTITIES, source: str | None = None) -> JobResult:
+    """Score the latest snapshot of each entity kind with its champion (or the bundle at
+    ``source``: a folder or an MLflow model URI) and publish the scores and the history."""
+    started = time.perf_counter()
+    use_store(settings.tracking_uri)
+    lines = []
+    for entity in entities:
+        if entity == "project" and not (Path(settings.warehouse_dir) / "features_project.parquet").exists():
+            lines.append("project: no feature table (the warehouse has no projects) — skipped")
+            continue
+        bundle = load_bundle(source or champion_uri(entity))
+        table = load_training_table(settings.warehouse_dir, entity, bundle.meta["horizon_days"], labelled_only=False)
+        latest = table.frame[table.frame["snapshot"] == table.frame["snapshot"].max()]
+        scores = score_snapshot(bundle, latest, entity)
+        written, history = write_scores(settings.warehouse_dir, entity, scores)
+        counts = scores["level"].value_counts()
+        lines += [f"{entity}: {len(scores):,} scored at snapshot {str(scores['snapshot'].iloc[0])[:10]} by model "
+                  f"version {bundle.version}: " + ", ".join(f"{lv} {int(counts.get(lv, 0))}" for lv in LEVEL_NAMES),
+                  f"  {written}", f"  {history}"]
+    return JobResult("score", time.perf_counter() - started, lines)
+
+
+def bundle_export_job(settings: Settings, model_file: Path, out_dir: Path, entity: str) -> JobResult:
+    """Turn a LightGBM model text file into a bundle (identity calibration, the settings'
+    level thresholds and horizon)."""
+    started = time.perf_counter()
+    facts = BundleFacts(entity, settings.horizon_days, settings.level_thresholds)
+    export_model_file(model_file, out_dir, facts)
+    bundle = load_bundle(out_dir)
+    return JobResult("bundle export", time.perf_counter() - started,
+                     [f"{out_dir}: {bundle.meta['trees']['count']} trees, {len(bundle.feature_names)} features"])
+
+
+def bundle_explain_job(source: str, features: Path, out: Path) -> JobResult:
+    """Per row of a features parquet: raw score, probability, one ``contrib_<feature>``
+    column per feature and ``contrib_bias`` (rows in the input's order, id columns kept)."""
+    started = time.perf_counter()
+    bundle = load_bundle(source)
+    frame = pd.read_parquet(features)
+    contributions = bundle.contributions(feature_matrix(bundle, frame, str(features)))
+    raw = contributions.sum(axis=1)
+    kept = [c for c in ("village_id", "project_id", "snapshot") if c in frame.columns]
+    table = pd.concat([frame[kept].reset_index(drop=True), pd.DataFrame(
+        {"raw_score": raw, "probability": bundle.probability_from_raw(raw),
+         **{f"contrib_{f}": contributions[:, j] for j, f in enumerate(bundle.feature_names)},
+         "contrib_bias": contributions[:, -1]})], axis=1)
+    write_atomic(out, lambda path: table.to_parquet(path, index=False))
+    return JobResult("bundle explain", time.perf_counter() - started, [f"{out}: {len(table):,} rows explained"])
+
+
+def live_record_job(settings: Settings, entities: Sequence[str] = ENTITIES) -> JobResult:
+    """The live model's record: every scored snapshot whose labels have matured, judged with the
+    backtest's figures, written to ``live_record_<entity>.parquet``."""
+    started = time.perf_counter()
+    lines = []
+    for entity in entities:
+        scored, features = history_path(settings.warehouse_dir, entity), Path(settings.warehouse_dir) / f"features_{entity}.parquet"
+        if not scored.exists() or not features.exists():
+            lines.append(f"{entity}: no score history yet — no live record")
+            continue
+        key = id_column(entity)
+        labels = pd.read_parquet(features, columns=[key, "snapshot", "label"])
+        record = live_record(pd.read_parquet(scored), labels, key, settings.alert_budget)
+        path = Path(settings.warehouse_dir) / f"live_record_{entity}.parquet"
+        write_atomic(path, lambda out, table=record: table.to_parquet(out, index=False))
+        if record.empty:
+            lines.append(f"{entity}: no scored snapshot has matured labels yet ({path})")
+            continue
+        lines.append(f"{entity}: live record of {len(record)} scored snapshot(s) with matured labels ({path}); latest:")
+        for row in record.tail(4).itertuples():
+            lines.append(f"  {str(row.snapshot)[:10]} v{row.model_version}: {row.incidents} incidents in {row.entities} "
+                         f"entities, ROC-AUC {row.roc_auc:.3f}, PR-AUC {row.pr_auc:.3f}, "
+                         f"precision@{settings.alert_budget:.0%} {row.precision_at_k:.3f}")
+    return JobResult("live record", time.perf_counter() - started, lines)
+
+
 def _renamed(result: JobResult, name: str) -> JobResult:
     return JobResult(name, result.seconds, result.lines)
 
 
-__all__ = ["backtest_job", "check_store", "drift_job", "latest_levels", "promote_job", "train_job", "training_options"]
+__all__ = ["backtest_job", "bundle_explain_job", "bundle_export_job", "check_store", "drift_job", "has_champion", "latest_levels",
+           "live_record_job", "promote_job", "score_job", "train_job", "training_options"]

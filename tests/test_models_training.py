@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.bundle import load_bundle
 from models.data import load_training_table
 from models.history import DERIVED_COLUMNS
 from models.tracking import CHAMPION, REGISTERED_MODELS, artifact_location, gate_rule, log_training, promote, use_store
@@ -53,11 +54,13 @@ def test_a_runs_artifacts_exist_in_a_real_mlflow_store_and_load_back(village_run
                  "report/importance_groups.png", "report/shap_groups.png", "report/coverage.png"):
         assert (folder / name).stat().st_size > 0, name
     assert "Backtest summary" in (folder / "report" / "report.html").read_text()
-    loaded = mlflow.sklearn.load_model(f"models:/{REGISTERED_MODELS['village']}/{record.version}")
+    bundle = load_bundle(f"models:/{REGISTERED_MODELS['village']}/{record.version}")
     X = table.X.tail(50)
-    assert np.allclose(loaded.predict_proba(X), result.model.predict_proba(X))
+    assert bundle.version == record.version and bundle.meta["mlflow_run_id"] == record.run_id
+    assert bundle.meta["training_data_fingerprint"] == table.fingerprint
+    assert np.abs(bundle.probability(X[bundle.feature_names].to_numpy()) - result.model.predict(X)).max() < 1e-12
     served = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODELS['village']}/{record.version}").predict(X)
-    assert np.allclose(np.asarray(served), result.model.predict_proba(X)[:, 1])
+    assert np.abs(np.asarray(served) - result.model.predict(X)).max() < 1e-12
 
 
 def test_the_promotion_gate_refuses_a_worse_challenger_and_says_why(village_run, tmp_path):

@@ -8,6 +8,7 @@ placeholder, ``{value}``, e.g. "近30天未化解土地纠纷 {value} 件" /
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -32,6 +33,18 @@ UNITS: tuple[str, ...] = Unit.__args__  # type: ignore[attr-defined]
 _INTEGER_UNITS = ("count", "households", "people", "flag", "month")
 
 
+def format_feature_value(value: float, unit: str) -> str:
+    """A value as a reason shows it: whole numbers for counts, a percentage for shares, one
+    decimal otherwise (and for units the registry does not know); "—" for NaN."""
+    if math.isnan(value):
+        return "—"
+    if unit in _INTEGER_UNITS or (unit == "days" and abs(value) >= 10):
+        return f"{value:,.0f}"
+    if unit == "share":
+        return f"{100 * value:.0f}%"
+    return f"{value:,.1f}"
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
     """One feature: its column name, factor group, unit and zh/en reason templates."""
@@ -52,14 +65,8 @@ class FeatureSpec:
                 raise ValueError(f"feature {self.name!r}: the {lang} template lacks '{{value}}': {template!r}")
 
     def format_value(self, value: float) -> str:
-        """The value as a reason shows it: whole numbers for counts, a percentage for shares."""
-        if value != value:  # NaN
-            return "—"
-        if self.unit in _INTEGER_UNITS or (self.unit == "days" and abs(value) >= 10):
-            return f"{value:,.0f}"
-        if self.unit == "share":
-            return f"{100 * value:.0f}%"
-        return f"{value:,.1f}"
+        """The value as a reason shows it (see ``format_feature_value``)."""
+        return format_feature_value(value, self.unit)
 
     def reason(self, value: float, lang: Literal["zh", "en"] = "zh") -> str:
         """The reason text with ``value`` filled in."""

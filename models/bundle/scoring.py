@@ -1,0 +1,172 @@
+"""``ScoringBundle``: a loaded bundle that scores, calibrates, levels and explains rows.
+
+It needs nothing but the bundle folder — no LightGBM, no training data. Arrays are read-only
+and the kernels keep no state, so one bundle serves concurrent requests.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from models.bundle import kernels
+from models.bundle.format import META_FILE, BundleError, read_arrays, read_meta
+from models.bundle.trees import expected_value
+from models.levels import LEVEL_NAMES, levels_by_threshold
+
+MAX_TABLE_FEATURES = 10
+"""Leaves whose path has at most this many distinct features get FastTreeSHAP-v2 subset
+tables (2^d entries of 16 bytes each); deeper leaves are computed directly
+(experiments/bench_scorer.py measures the gain)."""
+SINGLE_ROW_BELOW = 8
+"""Fewer rows than this are scored one by one on the calling thread, without waking numba's
+thread pool (whose start-up costs more than a few rows)."""
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
+def calibrate(raw: np.ndarray, sigmoid: float, calibration: dict) -> np.ndarray:
+    """Calibrated probabilities from raw scores (log-odds): LightGBM's probability
+    1 / (1 + exp(−sigmoid · raw)), then the bundle's calibration exactly as
+    ``models.calibration.ScoreCalibrator`` applies it — ``identity``; ``isotonic``
+    (linear interpolation between breakpoints, clipped to their range, plus ``shift`` times the
+    uncalibrated probability); ``platt`` (a logistic curve on the clipped logit) — clipped to
+    ``clip``."""
+    p = 1.0 / (1.0 + np.exp(-sigmoid * np.asarray(raw, dtype=float)))
+    method = calibration["method"]
+    if method == "identity":
+        return p
+    if method == "isotonic":
+        x, y = np.asarray(calibration["x"], dtype=float), np.asarray(calibration["y"], dtype=float)
+        q = np.interp(np.clip(p, x[0], x[-1]), x, y) + calibration["shift"] * p
+    elif method == "platt":
+        eps = calibration["logit_clip"]
+        clipped = np.clip(p, eps, 1 - eps)
+        q = 1.0 / (1.0 + np.exp(-(calibration["coef"] * np.log(clipped / (1 - clipped)) + calibration["intercept"])))
+    else:
+        raise BundleError(f"{META_FILE}: unknown calibration method {method!r} (identity, isotonic or platt)")
+    low, high = calibration["clip"]
+    return np.clip(q, low, high)
+
+
+class ScoringBundle:
+    """A scoring bundle in memory. ``X`` everywhere is float64 (n, n_features) in
+    ``feature_names`` order, NaN where missing."""
+
+    def __init__(self, meta: dict, arrays: dict[str, np.ndarray], version: str = "file"):
+        self.meta = meta
+        self.version = str(version)
+        self.entity: str = meta["entity"]
+        self.feature_names: list[str] = [f["name"] for f in meta["features"]]
+        self.feature_groups: list[str] = [f["group"] for f in meta["features"]]
+        self.actionable: list[bool] = [bool(f["actionable"]) for f in meta["features"]]
+        self._sigmoid = float(meta["objective"]["sigmoid"])
+        self._calibration = meta["calibration"]
+        calibrate(np.zeros(1), self._sigmoid, self._calibration)  # refuses an unknown method now, not per request
+        level = meta["level_thresholds"]
+        self._thresholds = (level["red"], level["orange"], level["yellow"])
+        self._trees = {k: _read_only(np.ascontiguousarray(v)) for k, v in arrays.items()}
+        t = self._trees
+        self._walk = (t["tree_root"], t["split_feature"], t["threshold"], t["missing_type"], t["default_left"],
+                      t["left_child"], t["right_child"], t["leaf_value"])
+        paths = kernels.leaf_paths(t["split_feature"], t["left_child"], t["right_child"], t["internal_count"],
+                                   t["leaf_count"], len(t["leaf_value"]))
+        elem_start, elem_zero = paths[4], paths[6]
+        tables = kernels.subset_tables(elem_start, elem_zero, t["leaf_value"], MAX_TABLE_FEATURES)
+        self.bias = expected_value(t)
+        max_nodes = int(max(np.diff(t["tree_node_start"]).max(initial=0), 1))
+        max_elems = int(max(np.diff(elem_start).max(initial=0), 1))
+        self._shap = tuple(_read_only(a) for a in (
+            t["tree_root"], t["tree_node_start"], t["tree_leaf_start"], t["split_feature"], t["threshold"],
+            t["missing_type"], t["default_left"], t["leaf_value"], *paths, *tables)) + (self.bias, max_nodes, max_elems)
+        self.table_bytes = int(tables[1].nbytes + tables[2].nbytes)
+
+    def _rows(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim == 1:
+            X = X[None, :]
+        if X.ndim != 2 or X.shape[1] != len(self.feature_names):
+            raise ValueError(f"expected rows of {len(self.feature_names)} features (in the bundle's feature_names "
+                             f"order), got an array of shape {X.shape}")
+        return np.ascontiguousarray(X)
+
+    def raw_score(self, X: np.ndarray) -> np.ndarray:
+        """Raw scores (log-odds), as LightGBM's ``predict(raw_score=True)``."""
+        X = self._rows(X)
+        if len(X) < SINGLE_ROW_BELOW:
+            return np.array([kernels.row_raw_score(row, *self._walk) for row in X])
+        return kernels.raw_scores(X, *self._walk)
+
+    def probability_from_raw(self, raw: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities of raw scores (see ``calibrate``)."""
+        return calibrate(raw, self._sigmoid, self._calibration)
+
+    def probability(self, X: np.ndarray) -> np.ndarray:
+        """The calibrated probability of an incident within ``meta['horizon_days']`` days."""
+        return self.probability_from_raw(self.raw_score(X))
+
+    def levels(self, p: np.ndarray) -> np.ndarray:
+        """Level names red / orange / yellow / blue by the bundle's thresholds."""
+        return levels_by_threshold(p, self._thresholds, LEVEL_NAMES)
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """Exact path-dependent TreeSHAP contributions (n, n_features + 1), the last column the
+        bias; each row sums to its raw score (LightGBM's ``pred_contrib``)."""
+        X = self._rows(X)
+        if len(X) < SINGLE_ROW_BELOW:
+            out = np.zeros((len(X), X.shape[1] + 1))
+            for row, target in zip(X, out):
+                kernels.row_contributions(row, target, *self._shap)
+            return out
+        return kernels.contributions(X, *self._shap)
+
+
+def _bundle_folder(root: Path) -> Path:
+    """The folder holding ``bundle.json`` at or below ``root`` (an MLflow model keeps it in
+    its artifacts)."""
+    if (root / META_FILE).is_file():
+        return root
+    found = sorted(root.rglob(META_FILE))
+    if not found:
+        raise BundleError(f"no {META_FILE} at or below {root}: not a scoring bundle")
+    return found[0].parent
+
+
+def _registry_version(uri: str) -> str:
+    """The registry version a ``models:/name@alias`` or ``models:/name/3`` URI resolves to."""
+    from mlflow import MlflowClient
+
+    name, _, rest = uri.removeprefix("models:/").partition("@")
+    client = MlflowClient()
+    if rest:
+        return str(client.get_model_version_by_alias(name, rest).version)
+    name, _, number = name.partition("/")
+    return number or "latest"
+
+
+def load_bundle(source: str | Path) -> ScoringBundle:
+    """A bundle from a folder, or from an MLflow model URI (``models:/village-risk@champion``,
+    ``runs:/<run>/model``) whose artifacts are downloaded to a temporary folder. Raises
+    ``BundleError`` for a missing, damaged or incompatible bundle."""
+    text = str(source)
+    if text.startswith(("models:/", "runs:/")):
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
+        try:
+            version = _registry_version(text) if text.startswith("models:/") else "run"
+            with tempfile.TemporaryDirectory() as tmp:
+                local = Path(mlflow.artifacts.download_artifacts(artifact_uri=text, dst_path=tmp))
+                folder = _bundle_folder(local)
+                meta = read_meta(folder)
+                return ScoringBundle(meta, read_arrays(folder, meta), version)
+        except MlflowException as err:
+            raise BundleError(f"cannot load the model {text}: {err.message}") from err
+    folder = _bundle_folder(Path(source))
+    meta = read_meta(folder)
+    return ScoringBundle(meta, read_arrays(folder, meta), str(meta.get("model_version") or "file"))
