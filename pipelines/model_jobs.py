@@ -187,7 +187,7 @@ def drift_job(settings: Settings, entities: Sequence[str] = ENTITIES) -> JobResu
                               frame.loc[matured, "label"].to_numpy() if matured.any() else None,
                               str(snaps.max().date()), psi_warn=settings.drift_psi_warn,
                               missing_warn=settings.drift_missing_warn)
-        record = {"entity": entity, "model_version": champion.version, "checked_at":
+        record = {"entity": entity, "model_version": str(champion.version), "checked_at":
                   pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"), **report.as_dict()}
         path = Path(settings.warehouse_dir) / f"drift_{entity}.json"
         text = json.dumps(record, ensure_ascii=False, indent=1, default=float)
@@ -216,6 +216,9 @@ def score_job(settings: Settings, entities: Sequence[str] = ENTITIES, source: st
     for entity in entities:
         if entity == "project" and not (Path(settings.warehouse_dir) / "features_project.parquet").exists():
             lines.append("project: no feature table (the warehouse has no projects) — skipped")
+            continue
+        if source is None and not has_champion(settings, entity):
+            lines.append(f"{entity}: no champion of {REGISTERED_MODELS[entity]} yet — not scored (train one first)")
             continue
         bundle = load_bundle(source or champion_uri(entity))
         table = load_training_table(settings.warehouse_dir, entity, bundle.meta["horizon_days"], labelled_only=False)

@@ -197,3 +197,26 @@ def test_the_deployments_name_real_flows_and_valid_schedules():
         for schedule in deployment["schedules"]:
             CronSchedule(cron=schedule["cron"], timezone=schedule["timezone"])
     assert names == {"weekly-refresh": "refresh", "monthly-train": "train"}
+
+
+@pytest.mark.slow
+def test_refresh_scores_with_the_champion_and_a_rerun_is_a_no_op(prefect_server, model_warehouse, tmp_path):
+    from pipelines.flows import refresh_flow, train_flow
+
+    raw = model_warehouse.parent / "raw"
+    settings = _settings(tmp_path, backtest_months=2, tuning_trials=0, bootstrap_draws=10)
+    refresh_flow(settings, str(raw))  # no champion yet: ingest and features only
+    trained = train_flow(settings, entities=["village"])
+    assert trained[0].ran and any("promoted" in line for line in trained[0].lines)
+    first = refresh_flow(settings, str(raw))
+    assert [(o.step, o.ran) for o in first] == [("ingest", False), ("build_features", False), ("score", True),
+                                                ("drift", True), ("live_record", True)]
+    scores = pd.read_parquet(settings.warehouse_dir / "scores_village.parquet")
+    features = pd.read_parquet(settings.warehouse_dir / "features_village.parquet")
+    assert len(scores) == features["village_id"].nunique() and scores["probability"].between(0, 1).all()
+    assert (scores["snapshot"] == features["snapshot"].max()).all() and scores["rank"].min() == 1
+    assert "no champion of project-risk yet" in " ".join(first[2].lines)
+    drift = (settings.warehouse_dir / "drift_village.json").read_text(encoding="utf-8")
+    assert '"model_version": "1"' in drift and '"psi"' in drift
+    again = refresh_flow(settings, str(raw))
+    assert not any(o.ran for o in again)
