@@ -378,13 +378,17 @@ def bundle_explain(
 
 
 @app.command()
-def demo(ctx: typer.Context) -> None:
+def demo(
+    ctx: typer.Context,
+    scale: Annotated[float, typer.Option(help="Entities and events multiplier of the simulated city (10: province scale).",
+                                         min=0.01, max=50)] = 1.0,
+) -> None:
     """The main job on the embedded defaults, as a Prefect flow: simulate → ingest → features →
     train, register and promote → score the latest snapshot. A second run reuses every step
     whose inputs are unchanged."""
     try:
         settings = _settings(ctx)
-        config = dataclasses.replace(DEFAULTS, horizon_days=settings.horizon_days)
+        config = dataclasses.replace(DEFAULTS, horizon_days=settings.horizon_days, scale=scale)
     except FengqiaoError as err:
         _fail(err)
     _use_local_prefect(settings)
