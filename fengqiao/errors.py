@@ -14,3 +14,7 @@ class InputDataError(FengqiaoError):
 
     Row-level problems never raise: they go to the rejects table.
     """
+
+
+class ServiceUnavailable(FengqiaoError):
+    """An external service (the MLflow tracking server, a database) did not answer."""

@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     level_budgets: tuple[float, float, float] | None = Field(
         None, description="If set, levels by alert budget instead: cumulative shares of entities 红, 橙, 黄."
     )
+    drift_psi_warn: float = Field(0.25, gt=0, description="A refresh warns when a feature's PSI exceeds this.")
+    drift_missing_warn: float = Field(
+        0.1, gt=0, le=1, description="A refresh warns when a feature's share of missing values grows by more than this."
+    )
+    service_timeout_s: float = Field(
+        10.0, gt=0, description="Seconds to wait for an external service (MLflow server) before a flow says it is down."
+    )
     n_jobs: int = Field(1, ge=1, description="LightGBM threads (1 suits a small shared machine).")
     api_host: str = Field("127.0.0.1", description="Address `fengqiao serve` listens on (0.0.0.0: every interface).")
     api_port: int = Field(8000, ge=1, le=65535, description="Port `fengqiao serve` listens on.")

@@ -28,6 +28,7 @@ from models.bundle.export import BundleFacts, export_model
 from models.bundle.pyfunc import BUNDLE_ARTIFACT, log_bundle
 from models.catalogue import build_model
 from models.data import TrainingTable
+from models.drift import DriftReport
 from models.evaluation import summary_with_intervals
 from models.featuremeta import feature_group
 from models.metrics import METRICS
@@ -117,6 +118,7 @@ def log_training(result: TrainingResult, table: TrainingTable, options: Training
                            "calibration_method": getattr(result.model, "method_", "none"),
                            "calibration_weeks": options.calibration_weeks, "features": len(table.features),
                            "training_rows": len(table.frame), "snapshots": table.frame["snapshot"].nunique(),
+                           "last_labelled_snapshot": str(pd.Timestamp(table.frame["snapshot"].max()).date()),
                            "sources": ",".join(table.sources), "data_fingerprint": table.fingerprint})
         mlflow.log_params({f"tuned.{k}": v for k, v in result.params.items()})
         for _, row in result.per_fold.iterrows():
@@ -268,10 +270,28 @@ def promote(client: MlflowClient, table: TrainingTable, options: TrainingOptions
     return decision
 
 
+def log_drift(client: MlflowClient, entity: str, report: DriftReport, version: str, artifacts: str | None,
+              record: Path) -> str:
+    """The drift check as its own run in the entity's experiment (tagged with the champion's
+    version): each group's largest PSI as a metric, the full check as an artifact."""
+    exp = experiment_id(client, entity, artifacts)
+    run = client.create_run(exp, run_name=f"{entity}-drift-{report.snapshot}",
+                            tags={"entity": entity, "kind": "drift", "champion_version": str(version),
+                                  "snapshot": report.snapshot, "warnings": str(len(report.warnings))})
+    for row in report.groups.itertuples():
+        client.log_metric(run.info.run_id, f"psi_max.{row.group}", float(row.psi_max))
+    if report.label_rate_matured is not None:
+        client.log_metric(run.info.run_id, "label_rate_matured", report.label_rate_matured)
+    client.log_metric(run.info.run_id, "label_rate_training", report.label_rate_training)
+    client.log_artifact(run.info.run_id, str(record))
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id
+
+
 def champion_uri(entity: str) -> str:
     """The registry URI of an entity kind's champion (``models:/village-risk@champion``)."""
     return f"models:/{REGISTERED_MODELS[entity]}@{CHAMPION}"
 
 
 __all__ = ["CHAMPION", "REGISTERED_MODELS", "GateDecision", "ModelSpec", "RunRecord", "artifact_location",
-           "backtest_figures", "champion_uri", "gate_rule", "git_commit", "log_training", "promote", "use_store"]
+           "backtest_figures", "champion_uri", "gate_rule", "git_commit", "log_drift", "log_training", "promote", "use_store"]

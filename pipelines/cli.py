@@ -7,7 +7,9 @@ ingest — ends with one line saying what is wrong and exit code 2, never a trac
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
+import time
 from collections.abc import Callable
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -17,7 +19,13 @@ import pandas as pd
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from typer.core import TyperGroup
 
 from fengqiao.errors import ConfigurationError, FengqiaoError
@@ -288,6 +296,51 @@ def promote(
     _run("promote", lambda: promote_job(_settings(ctx), entity, version, progress=_StepPrinter()))
 
 
+def _use_local_prefect(settings: Settings) -> None:
+    """Prefect's home under the data root and no telemetry (intranets have no internet), unless
+    the environment already points Prefect elsewhere (``PREFECT_API_URL`` for a server)."""
+    os.environ.setdefault("PREFECT_HOME", str((settings.data_root / "prefect").resolve()))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def _run_flow(name: str, run: Callable[[], list]) -> list:
+    """Run a flow and print each step's summary, then the run's total; a project error is one line and exit 2."""
+    configure_logging()
+    typer.echo(f"== {name} started (Prefect flow)", err=True)
+    started = time.perf_counter()
+    try:
+        outcomes = run()
+    except FengqiaoError as err:
+        _fail(err)
+    for outcome in outcomes:
+        status = "" if outcome.ran else ", skipped: inputs unchanged"
+        typer.echo("\n".join([f"== {outcome.step} ({outcome.seconds:.1f} s{status})", *outcome.lines]))
+    typer.echo(f"== {name} finished in {time.perf_counter() - started:.0f} s: "
+               + ", ".join(f"{o.step} {'ran' if o.ran else 'skipped'}" for o in outcomes))
+    return outcomes
+
+
+@app.command()
+def refresh(
+    ctx: typer.Context,
+    source: Annotated[Optional[str], typer.Argument(
+        help="Export folder, Excel workbook or SQLAlchemy URL (default <data_root>/raw).")] = None,
+    mapping: Annotated[Optional[Path], typer.Option(
+        help="YAML column mapping for another platform's export.", exists=True, dir_okay=False)] = None,
+    allow_shrink: Annotated[bool, typer.Option(help="As for `fengqiao ingest`.")] = False,
+) -> None:
+    """The weekly run as a Prefect flow: ingest → features; steps whose inputs are unchanged are skipped."""
+    try:
+        settings = _settings(ctx)
+    except FengqiaoError as err:
+        _fail(err)
+    _use_local_prefect(settings)
+    from pipelines.flows import refresh_flow
+
+    _run_flow("refresh", lambda: refresh_flow(settings, source or str(settings.raw_dir), mapping, allow_shrink))
+
+
 @app.command()
 def score(
     ctx: typer.Context,
@@ -330,26 +383,25 @@ def bundle_explain(
 @app.command()
 def demo(
     ctx: typer.Context,
+    scale: Annotated[float, typer.Option(help="Entities and events multiplier of the simulated city (10: province scale).",
+                                         min=0.01, max=50)] = 1.0,
     serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help=(
         "Then serve the API on FENGQIAO_API_HOST:FENGQIAO_API_PORT with a new city token (Ctrl-C stops)."))] = True,
 ) -> None:
-    """The main job on the embedded defaults: simulate → ingest → features → train, register,
-    promote → score the latest snapshot → serve the API."""
+    """The main job on the embedded defaults, as a Prefect flow: simulate → ingest → features →
+    train, register and promote → score the latest snapshot; then serve the API and the
+    dashboard. A second run reuses every step whose inputs are unchanged."""
     try:
         settings = _settings(ctx)
-        config = dataclasses.replace(DEFAULTS, horizon_days=settings.horizon_days)
+        config = dataclasses.replace(DEFAULTS, horizon_days=settings.horizon_days, scale=scale)
     except FengqiaoError as err:
         _fail(err)
-    results = [
-        _run("simulate", lambda: simulate_job(config, settings.raw_dir, progress=_StepPrinter())),
-        _run("ingest", lambda: ingest_job(settings, str(settings.raw_dir), create_key=True, progress=_StepPrinter())),
-        _run("features", lambda: features_job(settings)),
-        _run("train", lambda: train_job(settings, progress=_StepPrinter())),
-        _run("score", lambda: score_job(settings)),
-    ]
-    total = sum(r.seconds for r in results)
+    _use_local_prefect(settings)
+    from pipelines.flows import demo_flow
+
+    _run_flow("demo", lambda: demo_flow(settings, config, progress=_StepPrinter()))
     wh = settings.warehouse_dir
-    typer.echo(f"\ndemo finished in {total:.0f} s. Look at:\n"
+    typer.echo(f"\nLook at:\n"
                f"  {settings.raw_dir}/world.json            the simulated world and its realised rates\n"
                f"  {wh}/ingest_report.json    counts in / accepted / rejected per table and reason\n"
                f"  {wh}/rejects/              every rejected row with its reason\n"
@@ -357,7 +409,8 @@ def demo(
                f"  {wh}/oracle.parquet        the true {config.horizon_days}-day incident probability (synthetic worlds only)\n"
                f"  {wh}/scores_village.parquet, scores_project.parquet   the latest scores, levels and top reasons\n"
                f"  MLflow store: {settings.tracking_uri} (artifacts under {settings.mlflow_dir / 'artifacts'})\n"
-               f"  open it with: mlflow ui --backend-store-uri {settings.tracking_uri}")
+               f"  open it with: mlflow ui --backend-store-uri {settings.tracking_uri}\n"
+               f"  Prefect runs: PREFECT_HOME={os.environ['PREFECT_HOME']} prefect server start")
     if serve_api:
         from serving.tokens import create_token
 
