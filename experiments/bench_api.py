@@ -32,6 +32,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import psutil
 from results_table import publish
 
 SEED = 20261129
@@ -128,7 +129,13 @@ async def open_loop(client: httpx.AsyncClient, paths: list[str], rate: float, se
             "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max())}
 
 
-async def measure(url: str, token: str, seconds: float) -> tuple[dict, dict]:
+def cpu_seconds(process: psutil.Process) -> float:
+    """User + system CPU time of the server process so far."""
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+async def measure(url: str, token: str, seconds: float, server: psutil.Process) -> tuple[dict, dict]:
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=30) as client:
@@ -144,7 +151,9 @@ async def measure(url: str, token: str, seconds: float) -> tuple[dict, dict]:
             await closed_loop(client, paths, 2, 2.0)  # warm-up
             peaks = [await closed_loop(client, paths, c, seconds / 2) for c in CONCURRENCY]
             peak = max(peaks, key=lambda p: p["rate"])
+            before = cpu_seconds(server)
             load = await open_loop(client, paths, LOAD_SHARE * peak["rate"], seconds)
+            load["server_cpu_ms_per_request"] = 1000 * (cpu_seconds(server) - before) / load["requests"]
             results[route] = {"peak": peak, "peaks": peaks, "at_60_percent": load}
         what_if = []
         features = (await client.get("/v1/models/village")).json()["features"]
@@ -170,7 +179,8 @@ def main() -> None:
     port = free_port()
     server = start_server(env, port)
     try:
-        results, what_if = asyncio.run(measure(f"http://127.0.0.1:{port}", token, args.seconds))
+        results, what_if = asyncio.run(measure(f"http://127.0.0.1:{port}", token, args.seconds,
+                                               psutil.Process(server.pid)))
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
@@ -180,6 +190,7 @@ def main() -> None:
         rows.append({"route": label, "peak req/s": f"{peak['rate']:.0f} (at {peak['concurrency']} in flight)",
                      "load req/s": f"{load['rate']:.0f}", "p50 ms": f"{load['p50_ms']:.2f}",
                      "p99 ms": f"{load['p99_ms']:.2f}", "target p99 ms": f"< {TARGETS_MS[route]:.0f}",
+                     "server CPU ms/request": f"{load['server_cpu_ms_per_request']:.2f}",
                      "errors": load["errors"],
                      "met": "yes" if load["p99_ms"] < TARGETS_MS[route] and load["errors"] == 0 else "NO"})
     preamble = [
@@ -187,7 +198,10 @@ def main() -> None:
         (f"Default world (seed {SEED}), `fengqiao serve` (one uvicorn process) and this load client on one "
         f"{os.cpu_count()}-core machine ({platform.processor() or platform.machine()}), loopback; machine shared "
         "with other work, so figures are noisy. Peak: best closed-loop throughput at 1/2/4/8 in flight; load: "
-        f"open loop at {LOAD_SHARE:.0%} of peak for {args.seconds:.0f} s, latency from each scheduled start."), "",
+        f"open loop at {LOAD_SHARE:.0%} of peak for {args.seconds:.0f} s, latency from each scheduled start. "
+        "Server CPU ms/request: the server process's CPU time during the load phase over its requests — what "
+        "a request costs, whatever else the machine runs."), "",
+        f"Machine load average while measuring: {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} cores.", "",
         (f"What-if model time (scoring + TreeSHAP + explanation, {what_if['requests']} requests, a different "
         f"village and feature each): median {what_if['median_ms']:.3f} ms, p99 {what_if['p99_ms']:.3f} ms "
         f"(target < {WHAT_IF_TARGET_MS:.0f} ms: {'met' if what_if['median_ms'] < WHAT_IF_TARGET_MS else 'NOT met'})."),

@@ -23,7 +23,7 @@ class ApiMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter("fengqiao_http_requests", "HTTP requests answered.",
                                 ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram("fengqiao_http_request_duration_seconds", "Time to answer a request (seconds).",
+        self.latency = Histogram("fengqiao_http_request_duration_seconds", "Time until the answer starts (seconds).",
                                  ["route"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.model = Gauge("fengqiao_model_info", "The live model of each entity kind (value 1).",
                            ["entity", "version", "snapshot"], registry=self.registry)

@@ -35,6 +35,12 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 A response that sets one of them itself (the dashboard page's own policy) keeps its value."""
 
 UNMATCHED_ROUTE = "unmatched"
+
+
+def _route(scope: Scope) -> str:
+    """The matched route's template (``/v1/villages/{id}``), never the raw path a client chose."""
+    return getattr(scope.get("route"), "path", UNMATCHED_ROUTE)
+
 log = logging.getLogger("fengqiao.api")
 
 
@@ -102,8 +108,9 @@ class SecurityHeaders:
 
 
 class RecordRequests:
-    """After each request: count it and its latency by route template (never by raw path, which
-    a client chooses), append it to the audit log, and log one structured line. The token id and
+    """For each request, as its answer starts (so that both exist before the client sees the
+    answer): append it to the audit log, count it and its time to answer by route template (never
+    by raw path, which a client chooses); when it ends, log one structured line. The token id and
     the entity come from ``scope["state"]``, where the auth dependency and the routes put them;
     the response carries an ``X-Request-ID`` that the log line repeats. An exception escaping the
     app is logged with its trace and answered with the fixed 500 body."""
@@ -121,11 +128,19 @@ class RecordRequests:
         request_id = os.urandom(8).hex()
         status, responded = 500, False
 
+        def record() -> None:
+            """Audit, count and time the request as its answer starts (before the client can see it)."""
+            state, route = scope.get("state") or {}, _route(scope)
+            self.audit.record(state.get("token_id"), scope["method"], route, state.get("entity"), status)
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+
         async def send_with_id(message: Message) -> None:
             nonlocal status, responded
             if message["type"] == "http.response.start":
                 status, responded = message["status"], True
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                record()
             await send(message)
 
         try:
@@ -136,13 +151,9 @@ class RecordRequests:
                 raise
             await error_response(INTERNAL)(scope, receive, send_with_id)
         finally:
-            seconds = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", UNMATCHED_ROUTE)
+            if not responded:
+                record()  # the client went away, or the server failed to answer at all
             state = scope.get("state") or {}
-            token_id, entity = state.get("token_id"), state.get("entity")
-            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
-            self.metrics.latency.labels(route).observe(seconds)
-            self.audit.record(token_id, scope["method"], route, entity, status)
-            log.info("request", extra={"request_id": request_id, "method": scope["method"], "route": route,
-                                       "status": status, "ms": round(1000 * seconds, 3), "token": token_id,
-                                       "entity": entity})
+            log.info("request", extra={"request_id": request_id, "method": scope["method"], "route": _route(scope),
+                                       "status": status, "ms": round(1000 * (time.perf_counter() - started), 3),
+                                       "token": state.get("token_id"), "entity": state.get("entity")})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -67,6 +67,9 @@ class ScoredEntities:
     contributions: np.ndarray
     history: dict[str, tuple[HistoryRow, ...]]
     index: dict[str, int]
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
+    """Answers the views derive from this state and keep (ranking items of the latest snapshot):
+    they never change, and they go with the state when a reload replaces it."""
 
     @property
     def latest(self) -> int:

@@ -1,5 +1,9 @@
 """The API's answers, computed from the scored entities for one principal.
 
+Answers are assembled as plain dicts and validated into their response model once, at the
+end: pydantic-core then builds the nested models in Rust, several times faster than building
+hundreds of small models one by one in Python (measured on a 270-feature explanation).
+
 Every function here applies the scope rule first: a county token sees exactly the entities that
 belong to its county (``serving.places``); anything else — another county's entity, an id that
 does not exist, a county filter outside the scope — is the one :data:`NOT_VISIBLE` answer.
@@ -30,6 +34,11 @@ def _number(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
+def _numbers(values: np.ndarray) -> list[float | None]:
+    """Floats for JSON, None for NaN (unknown)."""
+    return [None if v != v else v for v in np.asarray(values, dtype=float).tolist()]  # noqa: PLR0124 (NaN test)
+
+
 def visible(scored: ScoredEntities, principal: Principal) -> np.ndarray:
     """Boolean mask of the entities ``principal`` may see."""
     if principal.county is None:
@@ -57,33 +66,32 @@ def _change(scored: ScoredEntities, s: int, i: int) -> float | None:
     return float(scored.probability[s, i] - scored.probability[s - 1, i])
 
 
-def _reasons(explanation: BundleExplanation) -> list[schemas.Reason]:
-    return [schemas.Reason(feature=r.feature, group=r.group, value=_number(r.value),
-                           county_median=_number(r.county_median), log_odds=float(r.log_odds),
-                           probability_change=float(r.probability_change), text_zh=r.text_zh, text_en=r.text_en)
+def _reasons(explanation: BundleExplanation) -> list[dict]:
+    """``schemas.Reason`` fields of an explanation's reasons."""
+    return [{"feature": r.feature, "group": r.group, "value": _number(r.value),
+             "county_median": _number(r.county_median), "log_odds": r.log_odds,
+             "probability_change": r.probability_change, "text_zh": r.text_zh, "text_en": r.text_en}
             for r in explanation.reasons]
 
 
 def explanation(scored: ScoredEntities, explained: BundleExplanation, values: np.ndarray, reference: np.ndarray,
-                contributions: np.ndarray) -> schemas.Explanation:
-    """The full explanation: the bundle's groups and reasons, each group with its features' values,
-    county medians and contributions (log-odds), largest first."""
+                contributions: np.ndarray) -> dict:
+    """``schemas.Explanation`` fields: the bundle's groups and reasons, each group with its
+    features' values, county medians and contributions (log-odds), largest first."""
     bundle = scored.bundle
+    shown, medians, log_odds = _numbers(values), _numbers(reference), np.asarray(contributions[:-1], dtype=float)
     members: dict[str, list[int]] = {}
-    for j, group in enumerate(bundle.feature_groups):
-        members.setdefault(group, []).append(j)
-    groups = []
-    for g in explained.groups:
-        features = sorted(members.get(g.group, []), key=lambda j: -abs(contributions[j]))
-        groups.append(schemas.GroupExplanation(
-            group=g.group, title_zh=g.title_zh, title_en=g.title_en, log_odds=float(g.log_odds),
-            probability_change=float(g.probability_change),
-            features=[schemas.FeatureContribution(
-                feature=bundle.feature_names[j], value=_number(values[j]), county_median=_number(reference[j]),
-                log_odds=float(contributions[j]), actionable=bool(bundle.actionable[j])) for j in features]))
-    return schemas.Explanation(raw_score=float(explained.raw_score), probability=float(explained.probability),
-                               level=explained.level, base_probability=float(explained.base_probability),
-                               groups=groups, reasons=_reasons(explained))
+    for j in np.argsort(-np.abs(log_odds), kind="stable").tolist():
+        members.setdefault(bundle.feature_groups[j], []).append(j)
+    odds = log_odds.tolist()
+    groups = [{"group": g.group, "title_zh": g.title_zh, "title_en": g.title_en, "log_odds": g.log_odds,
+               "probability_change": g.probability_change,
+               "features": [{"feature": bundle.feature_names[j], "value": shown[j], "county_median": medians[j],
+                             "log_odds": odds[j], "actionable": bundle.actionable[j]}
+                            for j in members.get(g.group, [])]}
+              for g in explained.groups]
+    return {"raw_score": explained.raw_score, "probability": explained.probability, "level": explained.level,
+            "base_probability": explained.base_probability, "groups": groups, "reasons": _reasons(explained)}
 
 
 def ranking(scored: ScoredEntities, principal: Principal, *, county: str | None, town: str | None,
@@ -104,20 +112,35 @@ def ranking(scored: ScoredEntities, principal: Principal, *, county: str | None,
         mask = mask & (scored.level[s] == level)
     rows = scored.order[s][mask[scored.order[s]]]
     page = rows[offset:offset + limit]
-    ranks = _ranks(scored, principal)[s]
-    places = scored.places
-    items = [schemas.RankingItem(
-        **places.fields(i), probability=float(scored.probability[s, i]),
-        level=scored.level[s, i], rank=int(ranks[i]), change=_change(scored, s, i), reasons=_reasons(explained))
-        for i, explained in zip(page, scored.explain(s, page))]
-    return schemas.Ranking(entity=scored.entity, snapshot=scored.snapshots[s], model_version=scored.version,
-                           total=len(rows), limit=limit, offset=offset, items=items)
+    return schemas.Ranking.model_validate({
+        "entity": scored.entity, "snapshot": scored.snapshots[s], "model_version": scored.version,
+        "total": len(rows), "limit": limit, "offset": offset, "items": _ranking_items(scored, principal, s, page)})
 
 
-def _history(scored: ScoredEntities, entity_id: str) -> list[schemas.HistoryPoint]:
-    return [schemas.HistoryPoint(snapshot=h.snapshot, probability=h.probability, level=h.level,
-                                 model_version=h.model_version, scored_at=h.scored_at)
-            for h in scored.history.get(entity_id, ())]
+def _ranking_items(scored: ScoredEntities, principal: Principal, s: int, page: np.ndarray) -> list:
+    """The ranking items of entities ``page`` at snapshot ``s`` with the principal's ranks. Those
+    of the latest snapshot are built once per scope and entity and kept in ``scored.memo``."""
+    ranks, places = _ranks(scored, principal)[s], scored.places
+
+    def item(i: int, explained: BundleExplanation) -> dict:
+        return {**places.fields(i), "probability": float(scored.probability[s, i]), "level": scored.level[s, i],
+                "rank": int(ranks[i]), "change": _change(scored, s, i), "reasons": _reasons(explained)}
+
+    if s != scored.latest:
+        return [item(i, explained) for i, explained in zip(page.tolist(), scored.explain(s, page))]
+    items = []
+    for i in page.tolist():
+        key = ("ranking_item", principal.county, i)
+        if key not in scored.memo:
+            scored.memo[key] = schemas.RankingItem.model_validate(item(i, scored.explanations[i]))
+        items.append(scored.memo[key])
+    return items
+
+
+def _history(scored: ScoredEntities, entity_id: str) -> list[dict]:
+    """``schemas.HistoryPoint`` fields of an entity's published scores."""
+    return [{"snapshot": h.snapshot, "probability": h.probability, "level": h.level,
+             "model_version": h.model_version, "scored_at": h.scored_at} for h in scored.history.get(entity_id, ())]
 
 
 def detail(scored: ScoredEntities, principal: Principal, entity_id: str) -> schemas.EntityDetail:
@@ -132,11 +155,12 @@ def detail(scored: ScoredEntities, principal: Principal, entity_id: str) -> sche
                                 scored.contributions[i]),
         "history": _history(scored, entity_id)}
     if scored.entity == "village":
-        return schemas.VillageDetail(entity="village", **common)
+        return schemas.VillageDetail.model_validate({"entity": "village", **common})
     seen = set(scored.places.county_ids if principal.county is None else [principal.county])
     counties = [c for c in places.counties[i] if c in seen]
-    return schemas.ProjectDetail(entity="project", counties=counties, villages=_visible_villages(
-        scored, places.villages[i], principal), **common)
+    return schemas.ProjectDetail.model_validate({
+        "entity": "project", "counties": counties,
+        "villages": _visible_villages(scored, places.villages[i], principal), **common})
 
 
 def _visible_villages(scored: ScoredEntities, villages: Sequence[str], principal: Principal) -> list[str]:
@@ -173,13 +197,13 @@ def what_if(scored: ScoredEntities, principal: Principal, request: schemas.WhatI
     explained = explain_rows(bundle, x[None, :], reference[None, :])[0]
     contributions = bundle.contributions(x[None, :])[0]
     model_ms = 1000 * (time.perf_counter() - started)
-    return schemas.WhatIfResult(
-        entity=scored.entity, id=request.id, model_version=scored.version,
-        snapshot=scored.snapshots[s] if request.id is not None else None, probability=float(explained.probability),
-        level=explained.level, current_probability=current,
-        change=None if current is None else float(explained.probability) - current,
-        explanation=explanation(scored, explained, x, reference, contributions),
-        overridden=sorted(request.features), missing=int(np.isnan(x).sum()), model_ms=model_ms)
+    return schemas.WhatIfResult.model_validate({
+        "entity": scored.entity, "id": request.id, "model_version": scored.version,
+        "snapshot": scored.snapshots[s] if request.id is not None else None, "probability": explained.probability,
+        "level": explained.level, "current_probability": current,
+        "change": None if current is None else explained.probability - current,
+        "explanation": explanation(scored, explained, x, reference, contributions),
+        "overridden": sorted(request.features), "missing": int(np.isnan(x).sum()), "model_ms": model_ms})
 
 
 def _county_medians(scored: ScoredEntities, county: str | None) -> np.ndarray:
@@ -212,12 +236,11 @@ def alerts(all_scored: Sequence[ScoredEntities], principal: Principal, since: da
             found += [(scored.snapshots[s], float(scored.probability[s, i]), scored, s, int(i))
                       for i in np.flatnonzero(entered)]
     found.sort(key=lambda hit: (hit[0], hit[1]), reverse=True)
-    items = []
-    for day, p, scored, s, i in found[offset:offset + limit]:
-        places, latest = scored.places, scored.latest
-        items.append(schemas.AlertItem(
-            **places.fields(i), entity=scored.entity, entered_on=day, level=scored.level[s, i], probability=p,
-            current_level=scored.level[latest, i], current_probability=float(scored.probability[latest, i])))
-    return schemas.Alerts(since=since, from_snapshot=min(starts, default=None),
-                          to_snapshot=max(scored.snapshots[-1] for scored in all_scored), total=len(found),
-                          limit=limit, offset=offset, items=items)
+    items = [{**scored.places.fields(i), "entity": scored.entity, "entered_on": day, "level": scored.level[s, i],
+              "probability": p, "current_level": scored.level[scored.latest, i],
+              "current_probability": float(scored.probability[scored.latest, i])}
+             for day, p, scored, s, i in found[offset:offset + limit]]
+    return schemas.Alerts.model_validate({
+        "since": since, "from_snapshot": min(starts, default=None),
+        "to_snapshot": max(scored.snapshots[-1] for scored in all_scored), "total": len(found), "limit": limit,
+        "offset": offset, "items": items})
