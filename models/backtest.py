@@ -8,16 +8,15 @@ same rows, so that models (and a challenger and its champion) are compared on eq
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
+from fengqiao.progress import Progress
 from models.timesplit import as_datetime64, label_closed_before
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)

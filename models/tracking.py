@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from fengqiao.errors import ConfigurationError
+from fengqiao.progress import Progress
 from models.backtest import rolling_folds, run_backtest
 from models.bundle.export import BundleFacts, export_model
 from models.bundle.pyfunc import BUNDLE_ARTIFACT, log_bundle
@@ -38,7 +38,6 @@ from models.training import TrainingOptions, TrainingResult
 
 REGISTERED_MODELS = {"village": "village-risk", "project": "project-risk"}
 CHAMPION = "champion"
-Progress = Callable[[str, int, int], None]
 
 
 def artifact_location(mlflow_dir: Path) -> str:

@@ -5,12 +5,13 @@ baselines on the same folds, judge, and fit the final model on every labelled ro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from fengqiao.progress import Progress
 from models.backtest import Fold, rolling_folds, run_backtest
 from models.catalogue import BASELINES, build_model
 from models.data import TrainingTable
@@ -18,8 +19,6 @@ from models.evaluation import assessment_comparison, coverage_by_county, fold_me
 from models.featuremeta import feature_group, monotone_sign
 from models.timesplit import as_datetime64
 from models.tuning import tune_lightgbm
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass

@@ -24,13 +24,14 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy.exc import OperationalError
 
 from features.truth import ORACLE_FILES
+from fengqiao.progress import Progress, quiet
 from fengqiao.settings import Settings
 from models.featuremeta import ENTITIES
 from models.tracking import git_commit
 from pipelines.jobs import JobResult, city_of, features_job, ingest_job, simulate_job
 from pipelines.ledger import Ledger, fingerprint
 from pipelines.model_jobs import check_store, drift_job, has_champion, live_record_job, score_job, train_job
-from pipelines.simulate.config import Progress, SimulationConfig, quiet
+from pipelines.simulate.config import SimulationConfig
 
 LEDGER_FILE = "pipeline_ledger.json"
 TRANSIENT: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, OperationalError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +14,7 @@ from mlflow.exceptions import MlflowException
 from sqlalchemy.exc import OperationalError
 
 from fengqiao.errors import ServiceUnavailable
+from fengqiao.progress import Progress
 from fengqiao.publish import write_atomic
 from fengqiao.settings import Settings
 from models.batch_scoring import feature_matrix, history_path, score_snapshot, write_scores
@@ -24,24 +25,13 @@ from models.data import load_training_table
 from models.drift import drift_report, group_psi_table
 from models.featuremeta import ENTITIES, feature_group, id_column
 from models.hawkes import for_rows
-from models.live import live_record
 from models.levels import LEVEL_NAMES, LEVELS, levels_by_budget, levels_by_threshold
-from models.tracking import (
-    CHAMPION,
-    REGISTERED_MODELS,
-    artifact_location,
-    champion_uri,
-    log_drift,
-    log_training,
-    promote,
-    read_spec,
-    use_store,
-)
+from models.live import live_record
+from models.tracking import (CHAMPION, REGISTERED_MODELS, artifact_location, champion_uri, log_drift, log_training,
+                             promote, read_spec, use_store)
 from models.training import TrainingOptions, TrainingResult, train_and_backtest
 from pipelines.jobs import JobResult
 from pipelines.ledger import fingerprint
-
-Progress = Callable[[str, int, int], None]
 
 
 def training_options(settings: Settings, model: str | None = None) -> TrainingOptions:
