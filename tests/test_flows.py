@@ -80,14 +80,14 @@ def test_refresh_runs_each_step_once_and_a_rerun_is_a_no_op(prefect_server, expo
 
     settings = _settings(tmp_path)
     first = refresh_flow(settings, str(export))
-    assert [(o.step, o.ran) for o in first] == [("ingest", True), ("build_features", True), ("drift", True)]
-    assert "no champion of village-risk yet" in " ".join(first[2].lines)
+    assert [(o.step, o.ran) for o in first] == [("ingest", True), ("build_features", True), ("score", False)]
+    assert "no champion model yet: nothing scored" in " ".join(first[2].lines)
     features = settings.warehouse_dir / "features_village.parquet"
     written = features.stat().st_mtime_ns
     assert pd.read_parquet(features)["snapshot"].nunique() > 10
 
     second = refresh_flow(settings, str(export))
-    assert [(o.step, o.ran) for o in second] == [("ingest", False), ("build_features", False), ("drift", False)]
+    assert [(o.step, o.ran) for o in second] == [("ingest", False), ("build_features", False), ("score", False)]
     assert features.stat().st_mtime_ns == written
     assert second[0].lines[0].startswith("skipped: inputs unchanged")
 
@@ -95,7 +95,7 @@ def test_refresh_runs_each_step_once_and_a_rerun_is_a_no_op(prefect_server, expo
     incidents = pd.read_parquet(export / "incidents.parquet")
     incidents.iloc[:-1].to_parquet(export / "incidents.parquet", index=False)
     third = refresh_flow(settings, str(export))
-    assert [(o.step, o.ran) for o in third] == [("ingest", True), ("build_features", True), ("drift", True)]
+    assert [(o.step, o.ran) for o in third] == [("ingest", True), ("build_features", True), ("score", False)]
 
 
 @pytest.mark.slow
