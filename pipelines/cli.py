@@ -180,13 +180,17 @@ class _StepPrinter:
             self._bar = None
 
 
+SourceArgument = Annotated[Optional[str], typer.Argument(
+    help="Export folder, Excel workbook or SQLAlchemy URL (default <data_root>/raw).")]
+MappingOption = Annotated[Optional[Path], typer.Option(
+    help="YAML column mapping for another platform's export.", exists=True, dir_okay=False)]
+
+
 @app.command()
 def ingest(
     ctx: typer.Context,
-    source: Annotated[Optional[str], typer.Argument(
-        help="Export folder, Excel workbook or SQLAlchemy URL (default <data_root>/raw).")] = None,
-    mapping: Annotated[Optional[Path], typer.Option(
-        help="YAML column mapping for another platform's export.", exists=True, dir_okay=False)] = None,
+    source: SourceArgument = None,
+    mapping: MappingOption = None,
     create_key: Annotated[bool, typer.Option(
         help="Create a random pseudonymisation key under <data_root>/secrets if none is set.")] = False,
     as_of: Annotated[Optional[str], typer.Option(
@@ -324,13 +328,12 @@ def _run_flow(name: str, run: Callable[[], list]) -> list:
 @app.command()
 def refresh(
     ctx: typer.Context,
-    source: Annotated[Optional[str], typer.Argument(
-        help="Export folder, Excel workbook or SQLAlchemy URL (default <data_root>/raw).")] = None,
-    mapping: Annotated[Optional[Path], typer.Option(
-        help="YAML column mapping for another platform's export.", exists=True, dir_okay=False)] = None,
+    source: SourceArgument = None,
+    mapping: MappingOption = None,
     allow_shrink: Annotated[bool, typer.Option(help="As for `fengqiao ingest`.")] = False,
 ) -> None:
-    """The weekly run as a Prefect flow: ingest → features; steps whose inputs are unchanged are skipped."""
+    """The weekly run as a Prefect flow: ingest → features → score → drift check → live record;
+    steps whose inputs are unchanged are skipped, and a refused ingest publishes no scores."""
     try:
         settings = _settings(ctx)
     except FengqiaoError as err:
