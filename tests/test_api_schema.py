@@ -8,7 +8,7 @@ import schemathesis
 from api_world import LiveServer, serving_settings, tokens_of
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
-from schemathesis.checks import positive_data_acceptance
+from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
 from serving.app import create_app
 
@@ -34,9 +34,11 @@ def _fuzz(operation, mode: GenerationMode, headers: dict[str, str], skipped: lis
     answers_within_schema()
 
 
-SKIPPED = {"POST /v1/score/{entity}": [positive_data_acceptance]}
+SKIPPED = {"POST /v1/score/{entity}": [positive_data_acceptance], "GET /v1/map/villages": [negative_data_rejection]}
 """What-if feature names are the live model's (GET /v1/models/{entity}): a well-formed name the
-model does not know is rightly refused with 422."""
+model does not know is rightly refused with 422. The map route's one parameter is an optional
+free string, so most invalid requests generated for it differ only by an unknown query parameter,
+which every route ignores (FastAPI's rule), as the schema cannot say."""
 
 
 def test_every_operation_answers_within_its_schema(served, api_root):
