@@ -252,7 +252,7 @@ def test_what_if_scores_overrides_exactly_as_the_bundle_does(api):
     bundle = load_bundle(api.root / "bundles" / "1" / "village")
     table = load_training_table(api.root / "warehouse", "village", 30, labelled_only=False).frame
     row = table[(table["village_id"] == village["id"]) & (table["snapshot"] == table["snapshot"].max())]
-    x = row[bundle.feature_names].to_numpy(dtype=float)
+    x = row[bundle.feature_names].to_numpy(dtype=float, copy=True)
     x[0, bundle.feature_names.index(feature)] = 0
     assert result["probability"] == pytest.approx(float(bundle.probability(x)[0]), abs=1e-12)
     assert result["current_probability"] == village["probability"]
