@@ -4,6 +4,7 @@ hands the work to :mod:`serving.views`; none holds model logic.
 No ``from __future__ import annotations`` here: FastAPI reads the parameter annotations, which
 use aliases local to :func:`build_router`, at run time."""
 
+import json
 from datetime import date
 from typing import Annotated
 
@@ -69,6 +70,15 @@ def build_router(service: RiskService, tokens: TokenStore, limiter: RateLimiter,
         """Prometheus metrics: requests, latencies, live model versions, scoring time, reloads."""
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    def last_drift_check(entity: str) -> dict:
+        """The refresh's last drift check of an entity kind (``drift_<entity>.json``), if any."""
+        path = service.warehouse / f"drift_{entity}.json"
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {"last_drift_check": None, "drift_warnings": []}
+        return {"last_drift_check": record.get("checked_at"), "drift_warnings": list(record.get("warnings", []))}
+
     def model_info(scored: ScoredEntities) -> dict:
         meta = scored.bundle.meta
         recorded = meta.get("backtest_metrics") or {}
@@ -77,7 +87,7 @@ def build_router(service: RiskService, tokens: TokenStore, limiter: RateLimiter,
                 "horizon_days": int(meta["horizon_days"]), "fingerprint": meta.get("training_data_fingerprint"),
                 "metrics": {k: float(v) if isinstance(v, int | float) else None for k, v in recorded.items()},
                 "snapshot": scored.snapshots[-1], "loaded_at": scored.loaded_at,
-                "n_features": len(scored.bundle.feature_names)}
+                "n_features": len(scored.bundle.feature_names), **last_drift_check(scored.entity)}
 
     @router.get("/v1/models", response_model=schemas.ModelList, tags=["models"], responses=_errors(*AUTH_ERRORS))
     async def models(_: Caller) -> schemas.ModelList:

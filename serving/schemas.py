@@ -55,6 +55,10 @@ class ModelInfo(Model):
     snapshot: date = Field(description="Latest feature snapshot scored by this model.")
     loaded_at: datetime
     n_features: int
+    last_drift_check: datetime | None = Field(
+        description="When a refresh last compared the latest snapshot with the model's training data (none yet: null).")
+    drift_warnings: list[str] = Field(description="That check's warnings: features whose distribution or missing "
+                                                  "share moved beyond the configured thresholds, label-rate drift.")
 
 
 class FeatureInfo(Model):

@@ -307,6 +307,18 @@ def test_models_routes_describe_the_live_bundles(api):
     assert village["fingerprint"] == bundle.meta["training_data_fingerprint"] and village["horizon_days"] == 30
 
 
+def test_models_show_the_last_drift_check_of_a_refresh(api):
+    assert client_get_json(api, "/v1/models/project")["last_drift_check"] is None
+    record = {"entity": "village", "checked_at": "2026-11-23T06:05:00+00:00", "warnings": ["feature x PSI 0.4 > 0.25"]}
+    path = api.root / "warehouse" / "drift_village.json"
+    path.write_text(json.dumps(record), encoding="utf-8")
+    try:
+        village = client_get_json(api, "/v1/models/village")
+    finally:
+        path.unlink()
+    assert village["last_drift_check"].startswith("2026-11-23T06:05") and village["drift_warnings"] == record["warnings"]
+
+
 def test_metrics_count_requests_and_show_the_live_model(api):
     client_get_json(api, "/v1/models")
     with api.client() as client:
