@@ -4,6 +4,7 @@ MLflow's own ``pyfunc.load_model`` (which returns calibrated probabilities)."""
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
@@ -16,6 +17,14 @@ from models.bundle.scoring import ScoringBundle, load_bundle
 
 BUNDLE_ARTIFACT = "bundle"
 """The artifact key (and folder) of the bundle inside the logged model."""
+SERVING_PACKAGES = ("fengqiao", "numpy", "numba", "pandas", "pyarrow", "mlflow")
+"""What scoring a bundle needs (never LightGBM), pinned to the versions that logged it — stated,
+so that MLflow does not infer them by running the model in a subprocess (tens of seconds)."""
+
+
+def serving_requirements() -> list[str]:
+    """``SERVING_PACKAGES`` as pip requirements at their installed versions."""
+    return [f"{name}=={version(name)}" for name in SERVING_PACKAGES]
 
 
 class BundleModel(mlflow.pyfunc.PythonModel):
@@ -36,5 +45,5 @@ def log_bundle(folder: Path, input_example: pd.DataFrame, registered_model_name:
     example = input_example[bundle.feature_names].astype(float)
     signature = infer_signature(example, bundle.probability(example.to_numpy()))
     return mlflow.pyfunc.log_model(name="model", python_model=BundleModel(), artifacts={BUNDLE_ARTIFACT: str(folder)},
-                                   signature=signature, input_example=example,
+                                   signature=signature, input_example=example, pip_requirements=serving_requirements(),
                                    registered_model_name=registered_model_name)
