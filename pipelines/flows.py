@@ -78,7 +78,8 @@ def _retry_on_transient(task, task_run, state) -> bool:
 def warehouse_tables(settings: Settings) -> list[Path]:
     """The warehouse's data: the city's tables and the oracle (what the features read)."""
     wh = settings.warehouse_dir
-    return [*(wh / f"{name}.parquet" for name in city_of(settings).contracts), *(wh / name for name in ORACLE_FILES.values())]
+    return [*(wh / f"{name}.parquet" for name in city_of(settings).contracts),
+            *(wh / name for name in ORACLE_FILES.values())]
 
 
 def ingest_outputs(settings: Settings) -> list[Path]:
@@ -87,8 +88,13 @@ def ingest_outputs(settings: Settings) -> list[Path]:
     return [*warehouse_tables(settings), wh / "rejects", wh / "ingest_report.json"]
 
 
+def per_entity(settings: Settings, *names: str) -> list[Path]:
+    """The warehouse files ``name.format(entity=…)`` of every entity kind, for each name."""
+    return [settings.warehouse_dir / name.format(entity=entity) for name in names for entity in ENTITIES]
+
+
 def feature_tables(settings: Settings) -> list[Path]:
-    return [settings.warehouse_dir / f"features_{entity}.parquet" for entity in ENTITIES]
+    return per_entity(settings, "features_{entity}.parquet")
 
 
 def run_step(step: str, settings: Settings, inputs: str, outputs: Callable[[], str], job: Callable[[], JobResult],
@@ -149,26 +155,31 @@ def train_task(settings: Settings, entities: Sequence[str] = ENTITIES, model: st
                     lambda: train_job(settings, entities, model, progress=progress), force)
 
 
+def _scoring_inputs(settings: Settings, registry: str) -> str:
+    """What scores and drift checks depend on: the feature tables, the registry's state
+    (``check_store``, read once per flow run) and the settings."""
+    return fingerprint(feature_tables(settings), registry=registry, settings=_settings_print(settings))
+
+
 @task(name="drift", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10, retry_condition_fn=_retry_on_transient)
-def drift_task(settings: Settings, force: bool = False) -> StepOutcome:
-    inputs = fingerprint(feature_tables(settings), registry=check_store(settings), settings=_settings_print(settings))
-    outputs = [settings.warehouse_dir / f"drift_{entity}.json" for entity in ENTITIES]
-    return run_step("drift", settings, inputs, lambda: fingerprint(outputs), lambda: drift_job(settings), force)
+def drift_task(settings: Settings, registry: str, force: bool = False) -> StepOutcome:
+    outputs = per_entity(settings, "drift_{entity}.json")
+    return run_step("drift", settings, _scoring_inputs(settings, registry), lambda: fingerprint(outputs),
+                    lambda: drift_job(settings), force)
 
 
 @task(name="score", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10, retry_condition_fn=_retry_on_transient)
-def score_task(settings: Settings, force: bool = False) -> StepOutcome:
-    inputs = fingerprint(feature_tables(settings), registry=check_store(settings), settings=_settings_print(settings))
-    outputs = [settings.warehouse_dir / f"{kind}_{entity}.parquet" for kind in ("scores", "score_history")
-               for entity in ENTITIES]
-    return run_step("score", settings, inputs, lambda: fingerprint(outputs), lambda: score_job(settings), force)
+def score_task(settings: Settings, registry: str, force: bool = False) -> StepOutcome:
+    outputs = per_entity(settings, "scores_{entity}.parquet", "score_history_{entity}.parquet")
+    return run_step("score", settings, _scoring_inputs(settings, registry), lambda: fingerprint(outputs),
+                    lambda: score_job(settings), force)
 
 
 @task(name="live_record", cache_policy=NO_CACHE)
 def live_record_task(settings: Settings, force: bool = False) -> StepOutcome:
-    histories = [settings.warehouse_dir / f"score_history_{entity}.parquet" for entity in ENTITIES]
+    histories = per_entity(settings, "score_history_{entity}.parquet")
     inputs = fingerprint([*feature_tables(settings), *histories], settings=_settings_print(settings))
-    outputs = [settings.warehouse_dir / f"live_record_{entity}.parquet" for entity in ENTITIES]
+    outputs = per_entity(settings, "live_record_{entity}.parquet")
     return run_step("live_record", settings, inputs, lambda: fingerprint(outputs), lambda: live_record_job(settings),
                     force)
 
@@ -188,7 +199,8 @@ def _publish_summary(key: str, title: str, outcomes: Sequence[StepOutcome]) -> s
 
 
 @flow(name="simulate", log_prints=True)
-def simulate_flow(settings: Settings, config: SimulationConfig, dirty: bool = False, force: bool = False) -> list[StepOutcome]:
+def simulate_flow(settings: Settings, config: SimulationConfig, dirty: bool = False,
+                  force: bool = False) -> list[StepOutcome]:
     """Simulate a world and write it as a platform export under the data root's ``raw/``."""
     outcomes = [simulate_task(settings, config, dirty, force)]
     _publish_summary("simulate-summary", "simulate", outcomes)
@@ -234,11 +246,11 @@ def refresh_flow(settings: Settings | None = None, source: str | None = None, ma
     when a deployment runs it."""
     settings = settings or Settings()
     source = source or str(settings.raw_dir)
-    check_store(settings)
+    registry = check_store(settings)
     outcomes = [ingest_task(settings, source, mapping, False, allow_shrink)]
     outcomes.append(features_task(settings))
     if has_champion(settings):
-        outcomes += [score_task(settings), drift_task(settings), live_record_task(settings)]
+        outcomes += [score_task(settings, registry), drift_task(settings, registry), live_record_task(settings)]
     else:
         outcomes.append(StepOutcome("score", False, 0.0, ["no champion model yet: nothing scored — run "
                                                           "`fengqiao train` (or the train flow) first"]))
@@ -253,7 +265,7 @@ def demo_flow(settings: Settings, config: SimulationConfig, progress: Progress |
     outcomes.append(ingest_task(settings, str(settings.raw_dir), create_key=True, progress=progress))
     outcomes.append(features_task(settings))
     outcomes.append(train_task(settings, progress=progress))
-    outcomes.append(score_task(settings))
+    outcomes.append(score_task(settings, check_store(settings)))
     _publish_summary("demo-summary", "demo", outcomes)
     return outcomes
 
