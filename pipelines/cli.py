@@ -247,6 +247,10 @@ def features(
 
 
 ENTITY_CHOICES = ("village", "project", "all")
+EntitiesOption = Annotated[str, typer.Option(help="village, project or all.")]
+ModelOption = Annotated[Optional[str], typer.Option(help="Model name (default FENGQIAO_MODEL, lightgbm): lightgbm, "
+                                                    "logistic, recent_incidents, incident_lags, plain_lightgbm.")]
+TrialsOption = Annotated[Optional[int], typer.Option(min=0, help="Tuning trials (default FENGQIAO_TUNING_TRIALS).")]
 
 
 def _entities(entity: str) -> tuple[str, ...]:
@@ -265,9 +269,9 @@ def _model_settings(ctx: typer.Context, model: str | None, trials: int | None) -
 @app.command()
 def train(
     ctx: typer.Context,
-    entity: Annotated[str, typer.Option(help="village, project or all.")] = "all",
-    model: Annotated[Optional[str], typer.Option(help="Model name (default FENGQIAO_MODEL, lightgbm): lightgbm, logistic, recent_incidents, incident_lags, plain_lightgbm.")] = None,
-    trials: Annotated[Optional[int], typer.Option(min=0, help="Tuning trials (default FENGQIAO_TUNING_TRIALS).")] = None,
+    entity: EntitiesOption = "all",
+    model: ModelOption = None,
+    trials: TrialsOption = None,
     promote: Annotated[bool, typer.Option(help="Run the promotion gate on the new version.")] = True,
 ) -> None:
     """Tune, backtest, log to MLflow, register as village-risk / project-risk, and gate."""
@@ -279,9 +283,9 @@ def train(
 @app.command()
 def backtest(
     ctx: typer.Context,
-    entity: Annotated[str, typer.Option(help="village, project or all.")] = "all",
-    model: Annotated[Optional[str], typer.Option(help="Model name (default FENGQIAO_MODEL).")] = None,
-    trials: Annotated[Optional[int], typer.Option(min=0, help="Tuning trials (default FENGQIAO_TUNING_TRIALS).")] = None,
+    entity: EntitiesOption = "all",
+    model: ModelOption = None,
+    trials: TrialsOption = None,
 ) -> None:
     """Rolling-origin backtest against the baselines (and the oracle) as an MLflow run with its report; registers nothing."""
     entities = _entities(entity)
@@ -347,7 +351,7 @@ def refresh(
 @app.command()
 def score(
     ctx: typer.Context,
-    entity: Annotated[str, typer.Option(help="village, project or all.")] = "all",
+    entity: EntitiesOption = "all",
     bundle: Annotated[Optional[str], typer.Option(
         help="Bundle folder or MLflow model URI (default: the registry's champion, models:/<entity>-risk@champion).")] = None,
 ) -> None:
