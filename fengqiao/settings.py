@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     city_config: Path | None = Field(
         None, description="YAML file of the city's extra tables, event sources, entity kinds and holiday calendar."
     )
+    interventions_config: Path | None = Field(
+        None, description="YAML file of the intervention kinds (costs, durations, features changed); default built in."
+    )
     windows_days: tuple[int, ...] = Field((7, 30, 90, 365), description="Windows (days) of the main event counts.")
     decay_days: tuple[int, ...] = Field((7, 30, 90), description="Decay times (days) of the main decayed intensities.")
     neighbour_rule: Literal["nearest", "contiguity"] = Field(
