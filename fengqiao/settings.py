@@ -98,7 +98,10 @@ class Settings(BaseSettings):
     service_timeout_s: float = Field(
         10.0, gt=0, description="Seconds to wait for an external service (MLflow server) before a flow says it is down."
     )
-    n_jobs: int = Field(1, ge=1, description="LightGBM threads (1 suits a small shared machine).")
+    n_jobs: int = Field(
+        2, ge=1, description="Model fits run at once in training (backtest folds × models, tuning folds), "
+        "each LightGBM single-threaded: about the number of cores to give it."
+    )
     api_host: str = Field("127.0.0.1", description="Address `fengqiao serve` listens on (0.0.0.0: every interface).")
     api_port: int = Field(8000, ge=1, le=65535, description="Port `fengqiao serve` listens on.")
     api_entities: tuple[Literal["village", "project"], ...] = Field(

@@ -38,7 +38,7 @@ class UnknownModelError(ConfigurationError):
 
 def build_model(name: str, entity: str, features: Sequence[str], horizon_days: int,
                 lightgbm_params: Mapping | None = None, calibration: str = "auto",
-                calibration_weeks: int = 8, n_jobs: int = 1, hawkes=None) -> BaseEstimator:
+                calibration_weeks: int = 8, hawkes=None) -> BaseEstimator:
     """The named model, configured for ``entity`` and its ``features``; the Hawkes models
     also need ``hawkes`` (a ``models.data.HawkesInputs``)."""
     signs = {f: monotone_sign(entity, f) for f in features}
@@ -51,10 +51,10 @@ def build_model(name: str, entity: str, features: Sequence[str], horizon_days: i
     elif name == "lightgbm_hawkes":
         core = LightGBMWithHawkes(
             LightGBMRisk(params=dict(lightgbm_params or {}), columns=[*features, HAWKES_COLUMN],
-                         monotone={**signs, HAWKES_COLUMN: 1}, horizon_days=horizon_days, n_jobs=n_jobs), process)
+                         monotone={**signs, HAWKES_COLUMN: 1}, horizon_days=horizon_days), process)
     elif name == "lightgbm":
         core = LightGBMRisk(params=dict(lightgbm_params or {}), columns=list(features), monotone=signs,
-                            horizon_days=horizon_days, n_jobs=n_jobs)
+                            horizon_days=horizon_days)
     elif name == "logistic":
         core = LogisticRisk(columns=list(features))
     elif name == "recent_incidents":
@@ -63,10 +63,10 @@ def build_model(name: str, entity: str, features: Sequence[str], horizon_days: i
     elif name == "incident_lags":
         lags = incident_lag_columns(entity)
         core = LightGBMRisk(params={"num_leaves": 7, "min_child_samples": 100}, columns=lags,
-                            monotone={c: 1 for c in lags}, horizon_days=horizon_days, n_jobs=n_jobs)
+                            monotone={c: 1 for c in lags}, horizon_days=horizon_days)
     elif name == "plain_lightgbm":
         return LightGBMRisk(params=PLAIN_LIGHTGBM, columns=list(features), max_trees=300, early_stopping_weeks=0,
-                            horizon_days=horizon_days, n_jobs=n_jobs)
+                            horizon_days=horizon_days)
     else:
         raise UnknownModelError(f"unknown model {name!r}: choose one of {', '.join(MODEL_NAMES)}")
     return CalibratedRisk(core, method=calibration, calibration_weeks=calibration_weeks, horizon_days=horizon_days)

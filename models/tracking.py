@@ -85,10 +85,9 @@ class ModelSpec:
     calibration: str
     calibration_weeks: int
 
-    def build(self, entity: str, n_jobs: int = 1, hawkes=None):
+    def build(self, entity: str, hawkes=None):
         return build_model(self.model, entity, self.features, self.horizon_days, lightgbm_params=self.params,
-                           calibration=self.calibration, calibration_weeks=self.calibration_weeks, n_jobs=n_jobs,
-                           hawkes=hawkes)
+                           calibration=self.calibration, calibration_weeks=self.calibration_weeks, hawkes=hawkes)
 
 
 @dataclass
@@ -245,8 +244,9 @@ def promote(client: MlflowClient, table: TrainingTable, options: TrainingOptions
             raise ConfigurationError(f"the warehouse lacks features the models were trained on: {missing}")
         snaps = as_datetime64(table.snapshots)
         folds = rolling_folds(snaps, months=options.backtest_months)
-        models = {k: s.build(table.entity, options.n_jobs, table.hawkes) for k, s in specs.items()}
-        preds = run_backtest(table.X, table.y, snaps, models, folds, options.horizon_days, progress=progress)
+        models = {k: s.build(table.entity, table.hawkes) for k, s in specs.items()}
+        preds = run_backtest(table.X, table.y, snaps, models, folds, options.horizon_days, progress=progress,
+                             n_jobs=options.n_jobs)
         summary = summary_with_intervals(preds, list(models), options.alert_budget, draws=0).set_index("model")
         figures = {k: {m: float(summary.loc[k, m]) for m in ("pr_auc", "roc_auc", "ece", "brier", "precision_at_k")}
                    for k in models}

@@ -35,7 +35,8 @@ class TrainingOptions:
     calibration_weeks: int = 8
     compare_with: Sequence[str] = (*BASELINES, "plain_lightgbm")
     seed: int = 7
-    n_jobs: int = 1
+    n_jobs: int = 2
+    """Model fits at once (backtest folds × models, tuning folds), each LightGBM single-threaded."""
     final_fit: bool = True
     level_thresholds: tuple[float, float, float] = (0.30, 0.15, 0.05)
 
@@ -92,10 +93,10 @@ def train_and_backtest(table: TrainingTable, options: TrainingOptions, progress:
     names = [options.model, *[m for m in options.compare_with if m != options.model]]
     models = {name: build_model(name, table.entity, table.features, options.horizon_days,
                                 lightgbm_params=params if name == options.model else None, hawkes=table.hawkes,
-                                calibration=options.calibration, calibration_weeks=options.calibration_weeks,
-                                n_jobs=options.n_jobs)
+                                calibration=options.calibration, calibration_weeks=options.calibration_weeks)
               for name in names}
-    predictions = run_backtest(X, y, snaps, models, folds, options.horizon_days, progress=report)
+    predictions = run_backtest(X, y, snaps, models, folds, options.horizon_days, progress=report,
+                               n_jobs=options.n_jobs)
     judged = list(names)
     if table.oracle is not None:
         predictions["oracle"] = table.oracle[predictions["row"].to_numpy()]

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 import optuna
+from joblib import Parallel, delayed
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
@@ -42,7 +43,7 @@ def tune_lightgbm(X: pd.DataFrame, y: np.ndarray, snapshots: np.ndarray, horizon
                   monotone: Mapping[str, int], trials: int = 20, seed: int = 7, n_jobs: int = 1,
                   progress: Callable[[str, int, int], None] | None = None) -> tuple[dict, pd.DataFrame]:
     """The best parameters found in ``trials`` trials, and every trial (parameters, mean
-    inner-fold PR-AUC)."""
+    inner-fold PR-AUC). A trial's inner folds are fitted ``n_jobs`` at a time, in threads."""
     y = np.asarray(y, dtype=int)
     folds = inner_folds(snapshots, horizon_days)
     snaps = as_datetime64(snapshots)
@@ -57,15 +58,16 @@ def tune_lightgbm(X: pd.DataFrame, y: np.ndarray, snapshots: np.ndarray, horizon
             subsample=trial.suggest_float("subsample", 0.5, 1.0),
             reg_lambda=trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True),
         )
-        scores = []
-        for fit, valid in folds:
+        def judge(fit: np.ndarray, valid: np.ndarray) -> tuple[float, int]:
             model = LightGBMRisk(params=params, monotone=monotone, horizon_days=horizon_days, early_stopping_weeks=4,
-                                 n_jobs=n_jobs, refit=False)  # a trial judges parameters: no refit, half the time
+                                 refit=False)  # a trial judges parameters: no refit, half the time
             model.fit(X[fit], y[fit], snapshot=snaps[fit])
-            scores.append(average_precision_score(y[valid], model.predict_proba(X[valid])[:, 1]))
-            trial.set_user_attr("trees", model.best_iteration_)
+            return average_precision_score(y[valid], model.predict_proba(X[valid])[:, 1]), model.best_iteration_
+
+        judged = Parallel(n_jobs=n_jobs, prefer="threads")(delayed(judge)(fit, valid) for fit, valid in folds)
+        trial.set_user_attr("trees", judged[-1][1])
         report("tuning", trial.number + 1, trials)
-        return float(np.mean(scores))
+        return float(np.mean([score for score, _ in judged]))
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))

@@ -79,6 +79,17 @@ def test_a_backtest_never_trains_on_a_label_window_that_overlaps_its_test_fold()
     assert preds.groupby("fold")["snapshot"].min().is_monotonic_increasing
 
 
+def test_a_backtest_fitted_in_parallel_equals_the_sequential_one():
+    X, y, snaps = panel(weeks=40)
+    folds = rolling_folds(as_datetime64(snaps), months=3)
+    models = {"lightgbm": LightGBMRisk(max_trees=40), "logistic": LogisticRisk(),
+              "recent": RecentIncidentsRisk(count="incidents_365d", tie_break="incidents_90d")}
+    one = run_backtest(X, y, snaps, models, folds, 30)
+    two = run_backtest(X, y, snaps, models, folds, 30, n_jobs=2)
+    pd.testing.assert_frame_equal(one, two)
+    assert list(one.columns[5:]) == list(models)
+
+
 def test_calibration_is_fitted_on_held_out_rows_only():
     X, y, snaps = panel(weeks=40)
     fitted_on = {}
