@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     service_timeout_s: float = Field(
         10.0, gt=0, description="Seconds to wait for an external service (MLflow server) before a flow says it is down."
     )
+    dask_address: str | None = Field(
+        None, description="Dask scheduler (tcp://host:8786): flows build features by county and train LightGBM on it."
+    )
     n_jobs: int = Field(
         2, ge=1, description="Model fits run at once in training (backtest folds × models, tuning folds), "
         "each LightGBM single-threaded: about the number of cores to give it."

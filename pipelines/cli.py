@@ -235,15 +235,24 @@ def features(
     ctx: typer.Context,
     horizon_days: Annotated[Optional[int], typer.Option(
         help="Label horizon (days); default FENGQIAO_HORIZON_DAYS (30).", min=1, max=365)] = None,
+    dask: DaskOption = False,
 ) -> None:
-    """Build weekly point-in-time features and labels → <data_root>/warehouse/features_<entity>.parquet."""
-    def job() -> JobResult:
+    """Build weekly point-in-time features and labels → <data_root>/warehouse/features_<entity>.parquet
+    (by county on a Dask cluster, as a Prefect flow, with --dask or FENGQIAO_DASK_ADDRESS)."""
+    try:
         settings = _settings(ctx)
-        if horizon_days is not None:
-            settings = settings.model_copy(update={"horizon_days": horizon_days})
-        return features_job(settings)
+    except FengqiaoError as err:
+        _fail(err)
+    if horizon_days is not None:
+        settings = settings.model_copy(update={"horizon_days": horizon_days})
+    if dask or settings.dask_address:
+        _use_local_prefect(settings)
+        from pipelines.flows import build_features_flow
 
-    _run("features", job)
+        flow = _on_cluster(build_features_flow, settings, dask)
+        _run_flow("build_features", lambda: flow(settings, force=True))
+        return
+    _run("features", lambda: features_job(settings))
 
 
 ENTITY_CHOICES = ("village", "project", "all")
@@ -310,6 +319,21 @@ def _use_local_prefect(settings: Settings) -> None:
     os.environ.setdefault("PREFECT_HOME", str((settings.data_root / "prefect").resolve()))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # the temporary server needs ~17 s to start on a quiet 2-core machine; Prefect's 20 s is too tight when busy
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+
+
+DaskOption = Annotated[bool, typer.Option(
+    "--dask", help="Start a local Dask cluster (FENGQIAO_N_JOBS workers) for the flow; FENGQIAO_DASK_ADDRESS "
+    "uses a running one instead: features are built by county and LightGBM trains on the cluster.")]
+
+
+def _on_cluster(flow, settings: Settings, dask: bool):
+    """``flow`` on the Dask cluster the options or settings ask for, else as it is."""
+    from pipelines.cluster import task_runner
+
+    runner = task_runner(settings, local=dask)
+    return flow if runner is None else flow.with_options(task_runner=runner)
 
 
 def _run_flow(name: str, run: Callable[[], list]) -> list:
@@ -335,6 +359,7 @@ def refresh(
     source: SourceArgument = None,
     mapping: MappingOption = None,
     allow_shrink: Annotated[bool, typer.Option(help="As for `fengqiao ingest`.")] = False,
+    dask: DaskOption = False,
 ) -> None:
     """The weekly run as a Prefect flow: ingest → features → score → drift check → live record;
     steps whose inputs are unchanged are skipped, and a refused ingest publishes no scores."""
@@ -345,7 +370,8 @@ def refresh(
     _use_local_prefect(settings)
     from pipelines.flows import refresh_flow
 
-    _run_flow("refresh", lambda: refresh_flow(settings, source or str(settings.raw_dir), mapping, allow_shrink))
+    flow = _on_cluster(refresh_flow, settings, dask)
+    _run_flow("refresh", lambda: flow(settings, source or str(settings.raw_dir), mapping, allow_shrink))
 
 
 @app.command()
@@ -394,6 +420,7 @@ def demo(
                                          min=0.01, max=50)] = 1.0,
     serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help=(
         "Then serve the API on FENGQIAO_API_HOST:FENGQIAO_API_PORT with a new city token (Ctrl-C stops)."))] = True,
+    dask: DaskOption = False,
 ) -> None:
     """The main job on the embedded defaults, as a Prefect flow: simulate → ingest → features →
     train, register and promote → score the latest snapshot; then serve the API and the
@@ -406,7 +433,8 @@ def demo(
     _use_local_prefect(settings)
     from pipelines.flows import demo_flow
 
-    _run_flow("demo", lambda: demo_flow(settings, config, progress=_StepPrinter()))
+    flow = _on_cluster(demo_flow, settings, dask)
+    _run_flow("demo", lambda: flow(settings, config, progress=_StepPrinter()))
     wh = settings.warehouse_dir
     typer.echo(f"\nLook at:\n"
                f"  {settings.raw_dir}/world.json            the simulated world and its realised rates\n"

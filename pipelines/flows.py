@@ -28,6 +28,7 @@ from fengqiao.progress import Progress, quiet
 from fengqiao.settings import Settings
 from models.featuremeta import ENTITIES
 from models.tracking import git_commit
+from pipelines.cluster import cluster_mapper, on_cluster
 from pipelines.jobs import JobResult, city_of, features_job, ingest_job, simulate_job
 from pipelines.ledger import Ledger, fingerprint
 from pipelines.model_jobs import check_store, drift_job, has_champion, live_record_job, score_job, train_job
@@ -139,11 +140,13 @@ def ingest_task(settings: Settings, source: str, mapping: Path | None = None, cr
 
 
 @task(name="build_features", cache_policy=NO_CACHE)
-def features_task(settings: Settings, force: bool = False) -> StepOutcome:
+def features_task(settings: Settings, force: bool = False, distributed: bool = False) -> StepOutcome:
+    """With ``distributed`` (the flow runs on a Dask cluster) the places are built by county on it."""
     city = [settings.city_config] if settings.city_config else []
     inputs = fingerprint([*warehouse_tables(settings), *city], settings=_settings_print(settings))
+
     return run_step("build_features", settings, inputs, lambda: fingerprint(feature_tables(settings)),
-                    lambda: features_job(settings), force)
+                    lambda: features_job(settings, cluster_mapper(distributed)), force)
 
 
 @task(name="train", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10, retry_condition_fn=_retry_on_transient)
@@ -219,7 +222,7 @@ def ingest_flow(settings: Settings, source: str, mapping: Path | None = None, cr
 @flow(name="build_features")
 def build_features_flow(settings: Settings, force: bool = False) -> list[StepOutcome]:
     """Build the point-in-time feature tables from the warehouse."""
-    outcomes = [features_task(settings, force)]
+    outcomes = [features_task(settings, force, on_cluster())]
     _publish_summary("build-features-summary", "build_features", outcomes)
     return outcomes
 
@@ -248,7 +251,7 @@ def refresh_flow(settings: Settings | None = None, source: str | None = None, ma
     source = source or str(settings.raw_dir)
     registry = check_store(settings)
     outcomes = [ingest_task(settings, source, mapping, False, allow_shrink)]
-    outcomes.append(features_task(settings))
+    outcomes.append(features_task(settings, distributed=on_cluster()))
     if has_champion(settings):
         outcomes += [score_task(settings, registry), drift_task(settings, registry), live_record_task(settings)]
     else:
@@ -263,7 +266,7 @@ def demo_flow(settings: Settings, config: SimulationConfig, progress: Progress |
     """The main job on the embedded defaults; a second run reuses every step whose inputs are unchanged."""
     outcomes = [simulate_task(settings, config, progress=progress)]
     outcomes.append(ingest_task(settings, str(settings.raw_dir), create_key=True, progress=progress))
-    outcomes.append(features_task(settings))
+    outcomes.append(features_task(settings, distributed=on_cluster()))
     outcomes.append(train_task(settings, progress=progress))
     outcomes.append(score_task(settings, check_store(settings)))
     _publish_summary("demo-summary", "demo", outcomes)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from features.city import City, load_city
 from features.engine import EngineOptions, NeighbourParams, build_and_write, features_path
+from features.engine.partition import Mapper
 from features.ingest import run_ingest
 from features.truth import ORACLE_FILES, check_horizon, stored_oracle_horizon
 from fengqiao.errors import ConfigurationError
@@ -106,8 +107,9 @@ def engine_options(settings: Settings, city: City) -> EngineOptions:
     return EngineOptions(timezone=settings.timezone, neighbours=neighbours, calendar=city.calendar)
 
 
-def features_job(settings: Settings) -> JobResult:
-    """Build the point-in-time feature tables of every entity kind from the warehouse.
+def features_job(settings: Settings, mapper: Mapper | None = None) -> JobResult:
+    """Build the point-in-time feature tables of every entity kind from the warehouse (with a
+    cluster's ``mapper``, places by county on the cluster).
 
     A simulated world's oracle in the warehouse must share the labels' horizon: a mismatch
     stops the job before anything is written.
@@ -119,8 +121,8 @@ def features_job(settings: Settings) -> JobResult:
     city = city_of(settings)
     builds = build_and_write(settings.warehouse_dir, snapshot_every_days=settings.snapshot_every_days,
                              horizon_days=settings.horizon_days, catalogue=city.catalogue,
-                             options=engine_options(settings, city))  # fmt: skip
-    lines = [f"city configuration: {city.source}"]
+                             options=engine_options(settings, city), mapper=mapper)  # fmt: skip
+    lines = [f"city configuration: {city.source}"] + (["built by county on the Dask cluster"] if mapper else [])
     lines += [str(b.summary) for b in builds]
     lines += [f"written: {features_path(settings.warehouse_dir, b.entity)}" for b in builds if b.summary.built]
     return JobResult("features", time.perf_counter() - started, lines)

@@ -251,6 +251,7 @@ def build_features(
     horizon_days: int = 30,
     as_of: pd.Timestamp | str | None = None,
     *,
+    since: pd.Timestamp | str | None = None,
     catalogue: Catalogue | None = None,
     sources: Sequence[EventSource] | None = None,
     options: EngineOptions = EngineOptions(),
@@ -292,7 +293,8 @@ def build_features(
         as_of_s = as_of_s or 0
     else:
         as_of_s = span[1] if as_of_s is None else as_of_s
-        snapshots = snapshot_times(span[0], as_of_s, snapshot_every_days, tz)
+        since_s = _as_seconds(since, tz)
+        snapshots = snapshot_times(span[0] if since_s is None else since_s, as_of_s, snapshot_every_days, tz)
     plan, calendar_note = plan_for_tables(tables, kind, kind_sources, catalogue, options, snapshots)
     summary.calendar = None if options.calendar is None else f"{options.calendar.name} from {options.calendar.source}"
     summary.warnings += calendar_note

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from features.contracts import CONTRACTS
 from features.engine.catalogue import Catalogue, EntityKind, default_catalogue
 from features.engine.engine import EVENT_TIMES, EngineOptions, FeatureBuild, build_features
+from features.engine.partition import Mapper, build_partitioned
 from features.engine.registry import FeatureRegistry
 from features.engine.summary import BuildSummary
 from features.engine.timeline import WARM_UP_DAYS
@@ -108,8 +109,12 @@ def build_and_write(
     as_of: pd.Timestamp | str | None = None,
     catalogue: Catalogue | None = None,
     options: EngineOptions = EngineOptions(),
+    mapper: Mapper | None = None,
 ) -> list[FeatureBuild]:
     """Build every entity kind's feature table from the warehouse and publish them as one set.
+
+    With ``mapper`` (a ``map`` that runs its calls on a cluster), place kinds are built by
+    county through it (``features.engine.partition``): the same tables, built in parts.
 
     A kind whose table (or whose incident link) the city lacks is not built, with a one-line
     summary of its own. A run that would build no snapshots for a kind is refused before
@@ -126,8 +131,12 @@ def build_and_write(
                                    snapshot_every_days=snapshot_every_days, warnings=[reason])  # fmt: skip
             builds.append(FeatureBuild(kind.name, pd.DataFrame(), summary, FeatureRegistry()))
             continue
-        build = build_features(tables, kind, snapshot_every_days, horizon_days, as_of, catalogue=catalogue,
-                               options=options)  # fmt: skip
+        if mapper is None:
+            build = build_features(tables, kind, snapshot_every_days, horizon_days, as_of, catalogue=catalogue,
+                                   options=options)  # fmt: skip
+        else:
+            build = build_partitioned(tables, kind, snapshot_every_days, horizon_days, as_of, catalogue=catalogue,
+                                      options=options, mapper=mapper)  # fmt: skip
         if build.summary.snapshots == 0:
             raise InputDataError(
                 f"no snapshots to build for {kind.name}s: the first snapshot is the first Monday "
