@@ -17,9 +17,10 @@ from features.contracts import COLLECTIVE_MIN_PARTICIPANTS, LEAPFROG_LEVELS
 from features.truth import oracle_column
 from fengqiao.progress import Progress, quiet
 from pipelines.simulate.config import SimulationConfig
+from pipelines.simulate.dynamics import Mechanism
 from pipelines.simulate.events import dispute_table, incident_table, patrol_table, petition_table
-from pipelines.simulate.history import run_history
-from pipelines.simulate.mechanics import BURN_IN_DAYS, VillageTraits, world_mechanics
+from pipelines.simulate.history import History, run_history
+from pipelines.simulate.mechanics import BURN_IN_DAYS, Mechanics, VillageTraits, world_mechanics
 from pipelines.simulate.oracle import oracle, project_rows
 
 
@@ -40,16 +41,35 @@ class World:
     """Grievance backlog[d, v] at the start of each day: the event-built state patrols find."""
 
 
-def simulate_world(config: SimulationConfig = SimulationConfig(), progress: Progress = quiet) -> World:
-    """Make the world for ``config``; same config, same world (to the byte)."""
+@dataclass
+class Truth:
+    """What a world's tables hide: its mechanics (latent traits included) and its realised
+    history (the true state at the start of every snapshot day), as its config makes them."""
+
+    config: SimulationConfig
+    mech: Mechanics
+    history: History
+    oracle_seed: int
+
+
+def make_truth(config: SimulationConfig, progress: Progress = quiet) -> tuple[Truth, np.random.Generator]:
+    """The truth of the world ``config`` describes, and the random generator the rest of the
+    world (its tables) is drawn from; same config, same truth."""
     rng = np.random.default_rng(config.seed)
     progress("places and projects", 0, 0)
     mech = world_mechanics(rng, config)
     seeds = rng.integers(0, 2**31 - 1, size=2)
     progress("history", 0, config.n_days)
     history = run_history(int(seeds[0]), config, mech, progress)
+    return Truth(config, mech, history, int(seeds[1])), rng
+
+
+def simulate_world(config: SimulationConfig = SimulationConfig(), progress: Progress = quiet) -> World:
+    """Make the world for ``config``; same config, same world (to the byte)."""
+    truth, rng = make_truth(config, progress)
+    mech, history = truth.mech, truth.history
     progress("oracle", 0, len(mech.snapshot_days))
-    p_village, p_project = oracle(int(seeds[1]), config, mech, history.snap_states, progress=progress)
+    p_village, p_project = oracle(truth.oracle_seed, config, mech, history.snap_states, progress=progress)
 
     progress("tables", 0, 0)
     start, end = config.start_ts, config.end_ts
@@ -156,3 +176,8 @@ def config_dict(config: SimulationConfig) -> dict:
     out = asdict(config)
     out["mechanism"] = config.mechanism._asdict()
     return out
+
+
+def config_from_dict(values: dict) -> SimulationConfig:
+    """The config ``config_dict`` recorded."""
+    return SimulationConfig(**{**values, "mechanism": Mechanism(**values.get("mechanism", {}))})
