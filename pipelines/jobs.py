@@ -16,9 +16,9 @@ from features.engine import EngineOptions, NeighbourParams, build_and_write, fea
 from features.ingest import run_ingest
 from features.truth import ORACLE_FILES, check_horizon, stored_oracle_horizon
 from fengqiao.errors import ConfigurationError
+from fengqiao.interventions import load_catalogue, read_plan
 from fengqiao.progress import Progress, quiet
 from fengqiao.settings import Settings
-from fengqiao.interventions import load_catalogue, read_plan
 from pipelines.simulate.config import SimulationConfig
 from pipelines.simulate.evaluate import Evaluation, evaluate_plan, load_world
 from pipelines.simulate.export import WORLD_FILE, rates_table, write_export
@@ -65,8 +65,8 @@ def evaluate_plan_job(settings: Settings, plan_path: Path, world_dir: Path, repl
     progress("evaluate", 0, 0)
     result = evaluate_plan(world, plan, catalogue, replications=replications, seed=seed)
     lines = [
-        f"plan {plan_path}: {len(plan.actions)} actions from {result.snapshot:%Y-%m-%d} over {result.horizon_days} days, "
-        f"{result.replications} paired replications (seed {seed})",
+        (f"plan {plan_path}: {len(plan.actions)} actions from {result.snapshot:%Y-%m-%d} over "
+         f"{result.horizon_days} days, {result.replications} paired replications (seed {seed})"),
         f"expected incidents without the plan {result.expected_without:,.2f}, with it {result.expected_with:,.2f}",
         f"incidents averted: {result.averted:,.3f} (95% interval {result.low:,.3f} to {result.high:,.3f})",
         "per county:",
