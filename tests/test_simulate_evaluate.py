@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import numba
 import numpy as np
 import pandas as pd
 import pytest
@@ -108,7 +109,7 @@ def test_a_hearing_where_none_was_held_averts_incidents_linked_to_the_project(wo
     assert result.averted > 0 and (result.by_action["averted"] > 0).all()
 
 
-def test_same_seed_same_result_bit_for_bit_other_seed_other_draws(world):
+def test_same_seed_same_result_bit_for_bit_whatever_the_threads_other_seed_other_draws(world):
     actions = [{"kind": "legal_adviser", "entity": "village", "id": v} for v in riskiest_villages(world, 5)]
     a = evaluate_plan(world, plan(world, actions), CATALOGUE, replications=REPS, seed=3)
     fresh = evaluate_plan(TrueWorld(world.truth), plan(world, actions), CATALOGUE, replications=REPS, seed=3)
@@ -117,6 +118,13 @@ def test_same_seed_same_result_bit_for_bit_other_seed_other_draws(world):
     pd.testing.assert_frame_equal(a.by_county, fresh.by_county, check_exact=True)
     other = evaluate_plan(world, plan(world, actions), CATALOGUE, replications=REPS, seed=4)
     assert other.expected_without != a.expected_without
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one_thread = evaluate_plan(TrueWorld(world.truth), plan(world, actions), CATALOGUE, replications=REPS, seed=3)
+    finally:
+        numba.set_num_threads(threads)
+    assert (one_thread.averted, one_thread.expected_without) == (a.averted, a.expected_without)
 
 
 def test_levers_move_the_mechanism_as_documented_for_the_actions_weeks_only(world):

@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numba import njit
 
 from pipelines.simulate import dynamics
@@ -179,3 +181,55 @@ def test_event_counts_follow_the_intensities_over_many_days():
                                           GLOBAL, True, logs[0], 0, logs[1], 0)
     for observed, expected in zip(counts.mean(axis=0), (mu, pi)):
         assert abs(observed - expected) < 4 * math.sqrt(expected / days)
+
+
+MASK = (1 << 64) - 1
+
+
+def reference_mix(x: int) -> int:
+    """SplitMix64's finaliser on Python integers."""
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK
+    return x ^ (x >> 31)
+
+
+def reference_uniform(key: int, d: int, v: int, c: int) -> float:
+    """Draw ``c`` of village ``v`` on day ``d`` of the per-village streams keyed ``key``."""
+    x = reference_mix((reference_mix((reference_mix((key + d + (1 << 40)) & MASK) + v) & MASK) + c) & MASK)
+    return (x >> 11) / 2.0**53
+
+
+@settings(max_examples=60, deadline=None)
+@given(key=st.integers(0, MASK), d=st.integers(-300, 5000), v=st.integers(0, N - 1), draws=st.integers(1, 6))
+def test_village_streams_equal_the_reference_hash_whatever_other_villages_draw(key, d, v, draws):
+    """Draw c of village v on day d is a hash of (key, d, v, c): other villages' draws in
+    between change nothing (the common random numbers of plan evaluation)."""
+    rng = np.zeros(N + 2, dtype=np.uint64)
+    rng[0] = key
+    dynamics._start_day(rng, d)
+    got = []
+    for c in range(draws):
+        dynamics._uniform(rng, (v + 1) % N)  # another village draws in between
+        got.append(dynamics._uniform(rng, v))
+    assert got == [reference_uniform(key, d, v, c) for c in range(draws)]
+    assert all(0.0 <= u < 1.0 for u in got)
+
+
+@pytest.mark.parametrize("mean", [0.05, 0.6, 3.0, 12.0])
+def test_poisson_by_inversion_has_the_poisson_law_and_grows_with_the_mean(mean):
+    """Counts of a village stream's Poisson draws match P(k) = e^-m m^k / k! (within 4 standard
+    errors for each k of probability ≥ 1%), and on the same draw a larger mean never gives fewer."""
+    n = 20_000
+    rng = np.zeros(N + 2, dtype=np.uint64)
+    rng[0] = dynamics.stream_key(9, 1)
+    counts, larger = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    for i in range(n):
+        dynamics._start_day(rng, i)
+        counts[i] = dynamics._poisson(rng, 0, mean)
+        dynamics._start_day(rng, i)
+        larger[i] = dynamics._poisson(rng, 0, mean * 1.3)
+    assert (larger >= counts).all() and (larger > counts).any()
+    for k in range(int(mean * 3) + 3):
+        p = math.exp(-mean) * mean**k / math.factorial(k)
+        if p >= 0.01:
+            assert abs((counts == k).mean() - p) < 4 * math.sqrt(p * (1 - p) / n)

@@ -89,6 +89,10 @@ class Evaluation:
     """The 95% interval of ``averted`` (Student t over the paired replications)."""
     expected_without: float
     expected_with: float
+    totals_without: np.ndarray
+    """Expected incidents of each replication without the plan (and with it, below): two
+    plans evaluated with the same seed can be compared replication by replication."""
+    totals_with: np.ndarray
     by_county: pd.DataFrame
     """county_id, county_name, expected_without, averted, low, high (every county)."""
     by_action: pd.DataFrame
@@ -259,5 +263,6 @@ def evaluate_plan(world: TrueWorld, plan: Plan, catalogue: Catalogue, replicatio
         snapshot=pd.Timestamp(plan.snapshot), horizon_days=h, replications=replications,
         averted=float(averted), low=float(low), high=float(high),
         expected_without=float(without_v.sum(axis=1).mean()), expected_with=float(with_v.sum(axis=1).mean()),
+        totals_without=without_v.sum(axis=1), totals_with=with_v.sum(axis=1),
         by_county=by_county, by_action=by_action,
     )
