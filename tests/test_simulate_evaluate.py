@@ -18,7 +18,7 @@ from fengqiao.interventions import DEFAULT_KINDS, HOURS_PER_PATROL_ROUND, Catalo
 from pipelines.cli import app
 from pipelines.simulate.config import SimulationConfig
 from pipelines.simulate.dynamics import Mechanism
-from pipelines.simulate.evaluate import TrueWorld, _targets, evaluate_plan, load_world, plan_levers
+from pipelines.simulate.evaluate import TrueWorld, evaluate_plan, lever_inputs, load_world, plan_levers, plan_targets
 from pipelines.simulate.export import INTENSITY_FILE, write_export
 from pipelines.simulate.world import Truth, make_truth, simulate_world
 
@@ -138,7 +138,7 @@ def test_levers_move_the_mechanism_as_documented_for_the_actions_weeks_only(worl
                {"kind": "compensation", "entity": "project", "id": truth.mech.projects["project_id"][j], "weeks": 10}]
     p = plan(world, actions)
     t = int(truth.mech.snapshot_days[-1])
-    levers = plan_levers(truth, _targets(truth, p, CATALOGUE, t), p.horizon_days)
+    levers = plan_levers(truth, lever_inputs(truth, plan_targets(truth, p, CATALOGUE, t), p.horizon_days))
     pop_k = regions["population"][v] / 1000.0
     capacity = (regions["mediators"][v] + 2 * 3.0) / pop_k
     legal = float(regions["legal_adviser"][v])

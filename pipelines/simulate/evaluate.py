@@ -127,21 +127,23 @@ def _snapshot_row(truth: Truth, plan: Plan) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class _Targets:
-    """Where each action of a plan goes: its kind's lever, the entity's index, its amount in
-    physical units (``amount × mechanism``), its weeks and its days within the horizon."""
+class PlanTargets:
+    """Where each action of a plan goes: its kind's lever, the entity's index (in regions or
+    projects order), its amount in physical units (``amount × mechanism``) and its weeks."""
 
     lever: list[str]
     index: list[int]
     physical: list[float]
     weeks: list[int]
-    days: list[int]
 
 
-def _targets(truth: Truth, plan: Plan, catalogue: Catalogue, day: int) -> _Targets:
+def plan_targets(truth: Truth, plan: Plan, catalogue: Catalogue, day: int) -> PlanTargets:
+    """The targets of ``plan``'s actions, sent on day ``day``; a ConfigurationError naming the
+    action's index and field when its kind, entity or id is unknown, or its project not yet
+    announced on that day."""
     mech = truth.mech
     positions = {"village": pd.Index(mech.regions["village_id"]), "project": pd.Index(mech.projects["project_id"])}
-    out = _Targets([], [], [], [], [])
+    out = PlanTargets([], [], [], [])
     for i, action in enumerate(plan.actions):
         try:
             kind, amount, weeks = resolved(action, catalogue)
@@ -156,24 +158,36 @@ def _targets(truth: Truth, plan: Plan, catalogue: Catalogue, day: int) -> _Targe
         out.index.append(int(index))
         out.physical.append(amount * kind.mechanism)
         out.weeks.append(weeks)
-        out.days.append(min(7 * weeks, plan.horizon_days))
     return out
 
 
-def plan_levers(truth: Truth, targets: _Targets, h: int) -> dynamics.Levers:
-    """The mechanism's levers on each of the ``h`` days of a plan's window with its actions
-    (``targets``) applied. Entries no action changes keep the world's own values, bit for
-    bit, and so do entries whose inputs the actions leave as they were."""
+@dataclass(frozen=True)
+class LeverInputs:
+    """What actions add to the mechanism's inputs on each of a window's days (rows): mediators
+    and patrol rate (rounds per grid cell per week) per village, an adviser assigned, and per
+    project a hearing held and the compensation ratio paid (0: unchanged)."""
+
+    extra_mediators: np.ndarray
+    adviser: np.ndarray
+    extra_rate: np.ndarray
+    hearing: np.ndarray
+    compensation: np.ndarray
+
+
+def lever_inputs(truth: Truth, targets: PlanTargets, h: int, elapsed: np.ndarray | None = None) -> LeverInputs:
+    """The inputs ``targets`` change on the ``h`` days of a window; action ``i`` began
+    ``elapsed[i]`` days before the window (default 0) and acts for its weeks from then."""
     mech = truth.mech
-    regions, projects, traits = mech.regions, mech.projects, mech.traits
-    n, n_proj = len(regions), len(projects)
-    extra_mediators, extra_rate = np.zeros((h, n)), np.zeros((h, n))
-    adviser = np.zeros((h, n), dtype=bool)
-    hearing = np.zeros((h, n_proj), dtype=bool)
-    compensation = np.zeros((h, n_proj))
-    cells = regions["grid_cells"].to_numpy()
-    for lever, k, physical, weeks, days in zip(targets.lever, targets.index, targets.physical, targets.weeks,
-                                               targets.days):
+    n, n_proj = len(mech.regions), len(mech.projects)
+    out = LeverInputs(np.zeros((h, n)), np.zeros((h, n), dtype=bool), np.zeros((h, n)),
+                      np.zeros((h, n_proj), dtype=bool), np.zeros((h, n_proj)))
+    cells = mech.regions["grid_cells"].to_numpy()
+    elapsed = np.zeros(len(targets.index), dtype=np.int64) if elapsed is None else elapsed
+    extra_mediators, adviser, extra_rate = out.extra_mediators, out.adviser, out.extra_rate
+    hearing, compensation = out.hearing, out.compensation
+    for lever, k, physical, weeks, before in zip(targets.lever, targets.index, targets.physical, targets.weeks,
+                                                 elapsed):
+        days = int(np.clip(7 * weeks - before, 0, h))
         if lever == "mediation_team":
             extra_mediators[:days, k] += physical
         elif lever == "legal_adviser":
@@ -184,9 +198,19 @@ def plan_levers(truth: Truth, targets: _Targets, h: int) -> dynamics.Levers:
             hearing[:days, k] |= physical > 0
         else:
             compensation[:days, k] = np.maximum(compensation[:days, k], physical)
-    levers = dynamics.constant_levers(mech.levers, h)
+    return out
+
+
+def plan_levers(truth: Truth, inputs: LeverInputs) -> dynamics.Levers:
+    """The mechanism's levers on each day of a window with ``inputs`` changed. Entries no
+    action changes keep the world's own values, bit for bit, and so do entries whose inputs
+    the actions leave as they were."""
+    mech = truth.mech
+    regions, projects, traits = mech.regions, mech.projects, mech.traits
+    extra_mediators, extra_rate = inputs.extra_mediators, inputs.extra_rate
+    levers = dynamics.constant_levers(mech.levers, extra_rate.shape[0])
     legal = regions["legal_adviser"].to_numpy().astype(bool)
-    with_adviser = legal | adviser
+    with_adviser = legal | inputs.adviser
     moved = (extra_mediators != 0) | (with_adviser != legal)
     if moved.any():
         p_resolve = resolve_probability(regions["mediators"].to_numpy() + extra_mediators,
@@ -198,7 +222,7 @@ def plan_levers(truth: Truth, targets: _Targets, h: int) -> dynamics.Levers:
         levers.kappa[moved] = kappa[moved]
     held = projects["hearing_held"].to_numpy().astype(bool)
     ratio = projects["compensation_ratio"].to_numpy()
-    new_held, new_ratio = held | hearing, np.maximum(ratio, compensation)
+    new_held, new_ratio = held | inputs.hearing, np.maximum(ratio, inputs.compensation)
     moved = (new_held != held) | (new_ratio != ratio)
     if moved.any():
         rows = np.nonzero(moved)
@@ -235,8 +259,8 @@ def evaluate_plan(world: TrueWorld, plan: Plan, catalogue: Catalogue, replicatio
     truth = world.truth
     s, t = _snapshot_row(truth, plan)
     h = plan.horizon_days
-    targets = _targets(truth, plan, catalogue, t)
-    levers = plan_levers(truth, targets, h)
+    targets = plan_targets(truth, plan, catalogue, t)
+    levers = plan_levers(truth, lever_inputs(truth, targets, h))
     drawn, without_v, without_p = _baseline(world, s, t, h, replications, seed)
     with_v, with_p = _arm(world, s, t, h, replications, seed, levers, drawn)
     diff_v, diff_p = without_v - with_v, without_p - with_p
