@@ -380,6 +380,7 @@ class HistoryBuffers(NamedTuple):
 def run_history(
     seed: int, d_from: int, d_to: int, buf: HistoryBuffers, dispute_log: np.ndarray,
     petition_log: np.ndarray, incident_log: np.ndarray, m: Mechanism, w: WorldArrays, levers: Levers,
+    rng: np.ndarray,
 ):
     """Advance the world over days [d_from, d_to) (negative days: burn-in, not recorded).
 
@@ -388,7 +389,11 @@ def run_history(
     the backlog, the state at the start of each snapshot day, and appends to the dispute
     log (day, village, project, outcome), the petition log (day, village, project, repeat,
     collective, leapfrog) and the incident log (day, village, project); returns the logs,
-    grown as needed. ``levers`` has one row, used on every day.
+    grown as needed.
+
+    ``levers`` has one row per day from ``d_from`` (its last row serves the days beyond: one
+    row serves every day). Draws come from ``rng`` (``_uniform``): empty for numba's global
+    stream, else per-village streams (a world continued under plans, ``LiveWorld``).
     """
     if seed >= 0:
         np.random.seed(seed)
@@ -398,7 +403,6 @@ def run_history(
     spill = np.zeros(n)
     lam = np.zeros(n)
     lam_p = np.zeros(n)
-    global_stream = np.empty(0, dtype=np.uint64)
     n_disp, n_pet, n_inc = buf.counts[0], buf.counts[1], buf.counts[2]
     for d in range(d_from, d_to):
         for s in range(buf.snapshot_days.shape[0]):
@@ -411,19 +415,21 @@ def run_history(
             incident_log = _grow(incident_log, n_inc, 2 * n + 64)
             for v in range(n):
                 buf.backlog[d, v] = state[G, v] + state[GP, v]
-        _known_pressure(d, w, levers.severity[0], NEVER, pressure)
-        n_disp, n_pet = _advance_day(d, state, pressure, spill, lam, lam_p, m, w, levers, 0, global_stream,
+        row = min(d - d_from, levers.kappa.shape[0] - 1)
+        _start_day(rng, d)
+        _known_pressure(d, w, levers.severity[row], NEVER, pressure)
+        n_disp, n_pet = _advance_day(d, state, pressure, spill, lam, lam_p, m, w, levers, row, rng,
                                      record, dispute_log, n_disp, petition_log, n_pet)
         if record:
             for v in range(n):
                 buf.lam[d, v] = lam[v]
                 buf.lam_proj[d, v] = lam_p[v]
-                k = np.random.poisson(lam[v])
+                k = _poisson(rng, v, lam[v])
                 for _ in range(k):
-                    linked = np.random.random() * lam[v] < lam_p[v]
+                    linked = _uniform(rng, v) * lam[v] < lam_p[v]
                     incident_log[n_inc, 0] = d
                     incident_log[n_inc, 1] = v
-                    incident_log[n_inc, 2] = _pick_project(d, v, w, levers.severity[0], global_stream) if linked else -1
+                    incident_log[n_inc, 2] = _pick_project(d, v, w, levers.severity[row], rng) if linked else -1
                     n_inc += 1
     buf.counts[0], buf.counts[1], buf.counts[2] = n_disp, n_pet, n_inc
     return dispute_log, petition_log, incident_log

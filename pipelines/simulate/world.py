@@ -30,8 +30,9 @@ class World:
 
     config: SimulationConfig
     tables: dict[str, pd.DataFrame]
-    oracle_villages: pd.DataFrame
-    oracle_projects: pd.DataFrame
+    oracle_villages: pd.DataFrame | None
+    oracle_projects: pd.DataFrame | None
+    """None for a world continued under plans (``LiveWorld``): no oracle is computed."""
     daily_intensity: np.ndarray
     """λ[d, v]: expected incidents on day d in village v (float32), as drawn."""
     rates: dict[str, float]
@@ -39,6 +40,12 @@ class World:
     """The truth behind the tables, latents included (for tests and studies, never exported)."""
     backlog: np.ndarray
     """Grievance backlog[d, v] at the start of each day: the event-built state patrols find."""
+    end: pd.Timestamp | None = None
+    """The moment of the export when it is not the config's end (a continued world's present)."""
+
+    @property
+    def export_end(self) -> pd.Timestamp:
+        return self.config.end_ts if self.end is None else self.end
 
 
 @dataclass
