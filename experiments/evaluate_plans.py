@@ -85,8 +85,8 @@ def main() -> None:
                          "seconds_plan_arm": round(arm_s, 2), "seconds_no_plan_arm": round(baseline_s, 2)})
     header = list(rows[0])
     lines = [f"# evaluate_plans — {time.strftime('%Y-%m-%d')}", "",
-             f"Default world (truth re-simulated in {load_s:.1f} s), {args.snapshots} snapshots, {reps} paired "
-             "replications of the 30-day horizon each; 2 shared cores (timings noisy).", ""]
+             (f"Default world (truth re-simulated in {load_s:.1f} s), {args.snapshots} snapshots, {reps} paired "
+              "replications of the 30-day horizon each; 2 shared cores (timings noisy)."), ""]
     publish("evaluate_plans", lines, header, rows,
             {"replications": reps, "seed": SEED, "load_seconds": load_s, "rows": rows})
 
