@@ -34,10 +34,8 @@ from fengqiao.interventions import Catalogue, Plan
 from pipelines.simulate import dynamics
 from pipelines.simulate.config import SimulationConfig
 from pipelines.simulate.evaluate import PlanTargets, lever_inputs, plan_levers, plan_targets
-from pipelines.simulate.events import dispute_table, incident_table, patrol_table, petition_table
 from pipelines.simulate.export import write_export
-from pipelines.simulate.mechanics import BURN_IN_DAYS
-from pipelines.simulate.world import World, make_truth
+from pipelines.simulate.world import World, event_tables, make_truth
 
 
 class LiveWorld:
@@ -110,21 +108,13 @@ class LiveWorld:
     def world(self) -> World:
         """The world as the platform has recorded it up to today (tables drawn from the logs)."""
         config, mech = self.truth.config, self.truth.mech
-        start, end = config.start_ts, config.start_ts + pd.Timedelta(days=self.day)
+        end = config.start_ts + pd.Timedelta(days=self.day)
         rng = np.random.default_rng()
         rng.bit_generator.state = self._tables_state
-        disputes, petitions, incidents = (log[:k] for log, k in zip(self._logs, self._buffers.counts))
-        regions, projects = mech.regions, mech.projects
-        dispute_rows = dispute_table(rng, disputes, regions, projects, mech.traits, start, end, mech.ramp[BURN_IN_DAYS:])
-        tables = {
-            "regions": regions,
-            "projects": _projects_known_at(projects, end),
-            "disputes": dispute_rows,
-            "petitions": petition_table(rng, petitions, dispute_rows, regions, projects, start, end),
-            "patrols": patrol_table(rng, regions, mech.traits.patrol_rate, self._buffers.backlog[: self.day], start,
-                                    end, self._extra_rounds[: self.day]),
-            "incidents": incident_table(rng, incidents, regions, projects, start),
-        }
+        logs = (log[:k] for log, k in zip(self._logs, self._buffers.counts))
+        tables = event_tables(rng, config, mech, *logs, self._buffers.backlog[: self.day],
+                              self._extra_rounds[: self.day])
+        tables["projects"] = _projects_known_at(tables["projects"], end)
         return World(config, tables, None, None, self._buffers.lam[: self.day], {}, mech.traits,
                      self._buffers.backlog[: self.day], end=end)
 

@@ -79,13 +79,9 @@ def simulate_world(config: SimulationConfig = SimulationConfig(), progress: Prog
     p_village, p_project = oracle(truth.oracle_seed, config, mech, history.snap_states, progress=progress)
 
     progress("tables", 0, 0)
-    start, end = config.start_ts, config.end_ts
+    start = config.start_ts
     regions, projects = mech.regions, mech.projects
-    disputes = dispute_table(rng, history.disputes, regions, projects, mech.traits, start, end,
-                             mech.ramp[BURN_IN_DAYS:])
-    petitions = petition_table(rng, history.petitions, disputes, regions, projects, start, end)
-    incidents = incident_table(rng, history.incidents, regions, projects, start)
-    patrols = patrol_table(rng, regions, mech.traits.patrol_rate, history.backlog, start, end)
+    tables = event_tables(rng, config, mech, history.disputes, history.petitions, history.incidents, history.backlog)
 
     column = oracle_column(config.horizon_days)
     snapshots = start + pd.to_timedelta(mech.snapshot_days, unit="D")
@@ -104,17 +100,25 @@ def simulate_world(config: SimulationConfig = SimulationConfig(), progress: Prog
             column: p_project[rows],
         }
     )
-    tables = {
-        "regions": regions,
-        "projects": projects,
-        "disputes": disputes,
-        "petitions": petitions,
-        "patrols": patrols,
-        "incidents": incidents,
-    }
     world = World(config, tables, oracle_villages, oracle_projects, history.lam, {}, mech.traits, history.backlog)
     world.rates = realised_rates(world, history.incidents, mech.snapshot_days, mech.arrays.proj_days)
     return world
+
+
+def event_tables(rng: np.random.Generator, config: SimulationConfig, mech: Mechanics, disputes: np.ndarray,
+                 petitions: np.ndarray, incidents: np.ndarray, backlog: np.ndarray,
+                 extra_rounds: np.ndarray | None = None) -> dict[str, pd.DataFrame]:
+    """The export tables — regions, projects, disputes, petitions, patrols, incidents — of the
+    logged events of the days before ``len(backlog)`` (the moment of the export), their
+    details drawn from ``rng``; ``extra_rounds[d, v]``: patrol rounds a plan added."""
+    start, end = config.start_ts, config.start_ts + pd.Timedelta(days=len(backlog))
+    regions, projects = mech.regions, mech.projects
+    dispute_rows = dispute_table(rng, disputes, regions, projects, mech.traits, start, end, mech.ramp[BURN_IN_DAYS:])
+    petition_rows = petition_table(rng, petitions, dispute_rows, regions, projects, start, end)
+    incident_rows = incident_table(rng, incidents, regions, projects, start)
+    patrols = patrol_table(rng, regions, mech.traits.patrol_rate, backlog, start, end, extra_rounds)
+    return {"regions": regions, "projects": projects, "disputes": dispute_rows, "petitions": petition_rows,
+            "patrols": patrols, "incidents": incident_rows}
 
 
 def incident_labels(incident_log: np.ndarray, n_entities: int, snapshot_days: np.ndarray, horizon: int) -> np.ndarray:
