@@ -71,8 +71,8 @@ def load_world(world_dir: Path, progress: Progress = quiet) -> TrueWorld:
     truth, _ = make_truth(config, progress)
     intensity = Path(world_dir) / INTENSITY_FILE
     if intensity.exists() and not np.array_equal(np.load(intensity), truth.history.lam):
-        raise ConfigurationError(f"{intensity}: the world in {world_dir} was made by another version of the "
-                                 "simulator; simulate it again")
+        raise ConfigurationError(f"{intensity}: not the world its world.json makes — made by another version of "
+                                 "the simulator (simulate it again) or continued under plans (use the original export)")
     return TrueWorld(truth)
 
 
