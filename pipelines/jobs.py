@@ -17,9 +17,11 @@ from features.engine.partition import Mapper
 from features.ingest import run_ingest
 from features.truth import ORACLE_FILES, check_horizon, stored_oracle_horizon
 from fengqiao.errors import ConfigurationError
+from fengqiao.interventions import load_catalogue, read_plan
 from fengqiao.progress import Progress, quiet
 from fengqiao.settings import Settings
 from pipelines.simulate.config import SimulationConfig
+from pipelines.simulate.evaluate import Evaluation, evaluate_plan, load_world
 from pipelines.simulate.export import WORLD_FILE, rates_table, write_export
 from pipelines.simulate.world import simulate_world
 
@@ -51,6 +53,27 @@ def simulate_job(config: SimulationConfig, out_dir: Path, dirty: bool = False, d
     lines += [f"  {name:<10} {len(frame):>12,} rows" for name, frame in world.tables.items()]
     lines += ["realised rates:", rates_table(world.rates)]
     return JobResult("simulate", time.perf_counter() - started, lines)
+
+
+def evaluate_plan_job(settings: Settings, plan_path: Path, world_dir: Path, replications: int, seed: int,
+                      progress: Progress = quiet) -> tuple[JobResult, Evaluation]:
+    """The incidents ``plan_path`` averts in the simulated world ``world_dir`` (its truth
+    re-simulated), with a 95% interval, in total and per county."""
+    started = time.perf_counter()
+    plan = read_plan(plan_path)
+    catalogue = load_catalogue(settings.interventions_config)
+    world = load_world(world_dir, progress)
+    progress("evaluate", 0, 0)
+    result = evaluate_plan(world, plan, catalogue, replications=replications, seed=seed)
+    lines = [
+        (f"plan {plan_path}: {len(plan.actions)} actions from {result.snapshot:%Y-%m-%d} over "
+         f"{result.horizon_days} days, {result.replications} paired replications (seed {seed})"),
+        f"expected incidents without the plan {result.expected_without:,.2f}, with it {result.expected_with:,.2f}",
+        f"incidents averted: {result.averted:,.3f} (95% interval {result.low:,.3f} to {result.high:,.3f})",
+        "per county:",
+        result.by_county.to_string(index=False, float_format=lambda x: f"{x:,.3f}"),
+    ]
+    return JobResult("evaluate-plan", time.perf_counter() - started, lines), result
 
 
 def ingest_job(settings: Settings, source: str, mapping: Path | None = None, create_key: bool = False,

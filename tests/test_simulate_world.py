@@ -208,12 +208,14 @@ def test_oracle_at_a_snapshot_ignores_projects_announced_after_it(small_mechanic
     assert later.any() and (~later).any()
     days = arrays.proj_days.copy()
     days[later] = [t, t, t + 400, t + 800]
-    future_changed = replace(mech, arrays=arrays._replace(proj_days=days, severity=np.where(later, 10.0, 1.0) * arrays.severity))
+    severity = mech.levers.severity
+    future_changed = replace(mech, arrays=arrays._replace(proj_days=days),
+                             levers=mech.levers._replace(severity=np.where(later, 10.0, 1.0) * severity))
     base = oracle(oracle_seed, config, mech, history.snap_states, np.array([s]))
     moved = oracle(oracle_seed, config, future_changed, history.snap_states, np.array([s]))
     np.testing.assert_array_equal(base[0], moved[0])
     np.testing.assert_array_equal(base[1][:, ~later], moved[1][:, ~later])
-    past_changed = replace(mech, arrays=arrays._replace(severity=np.where(later, 1.0, 10.0) * arrays.severity))
+    past_changed = replace(mech, levers=mech.levers._replace(severity=np.where(later, 1.0, 10.0) * severity))
     assert not np.array_equal(base[0], oracle(oracle_seed, config, past_changed, history.snap_states, np.array([s]))[0])
 
 

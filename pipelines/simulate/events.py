@@ -330,8 +330,9 @@ def patrol_findings(rng: np.random.Generator, backlog: np.ndarray, hazards: np.n
 
 
 def patrol_table(rng, regions: pd.DataFrame, patrol_rate: np.ndarray, backlog: np.ndarray,
-                 start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """The `patrols` table: grid workers' rounds, about ``patrol_rate`` per cell per week.
+                 start: pd.Timestamp, end: pd.Timestamp, extra_rounds: np.ndarray | None = None) -> pd.DataFrame:
+    """The `patrols` table: grid workers' rounds, about ``patrol_rate`` per cell per week, and
+    Poisson(``extra_rounds[d, v]``) more on day d in village v (patrol hours a plan bought).
 
     What a round finds depends on what there is to find — ``backlog[d, v]``, the grievance
     backlog that unresolved disputes leave (event-built state), and open hazards — and on the
@@ -342,6 +343,11 @@ def patrol_table(rng, regions: pd.DataFrame, patrol_rate: np.ndarray, backlog: n
     per_village = rng.poisson(cells * patrol_rate * n_days / 7.0)
     vill = np.repeat(np.arange(len(regions)), per_village)
     day = rng.integers(0, n_days, len(vill))
+    if extra_rounds is not None:
+        extra = rng.poisson(extra_rounds)
+        extra_day, extra_vill = np.nonzero(extra)
+        vill = np.concatenate([vill, np.repeat(extra_vill, extra[extra_day, extra_vill])])
+        day = np.concatenate([day, np.repeat(extra_day, extra[extra_day, extra_vill])])
     order = np.lexsort((day, vill))
     vill, day = vill[order], day[order]
     n = len(vill)

@@ -28,7 +28,8 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 def write_export(world: World, out_dir: Path, dirty: bool = False, dirty_rate: float = 0.01) -> dict[str, Path]:
     """Write the export tables (``<table>.csv`` and ``<table>.parquet``), the oracle files,
     ``daily_intensity.npy`` (λ[day, village] in regions order) and ``world.json`` (config, the
-    world's start and end — the moment of the export — its horizon, and the realised rates). With ``dirty``, realistic bad data is injected at ``dirty_rate`` and the
+    world's start and end — the moment of the export — its horizon, and the realised rates).
+    A world without an oracle (continued under plans) writes none and removes an older one. With ``dirty``, realistic bad data is injected at ``dirty_rate`` and the
     list of what was injected goes to ``dirty_injected.csv``. Returns the paths written.
     """
     out_dir = Path(out_dir)
@@ -37,7 +38,7 @@ def write_export(world: World, out_dir: Path, dirty: bool = False, dirty_rate: f
     written: dict[str, Path] = {}
     if dirty:
         rng = np.random.default_rng(world.config.seed + 1)
-        tables, injected = inject_dirty(tables, rng, rate=dirty_rate, as_of=world.config.end_ts)
+        tables, injected = inject_dirty(tables, rng, rate=dirty_rate, as_of=world.export_end)
         path = out_dir / INJECTION_LOG
         write_atomic(path, lambda p: injected.to_csv(p, index=False))
         written["dirty_injected"] = path
@@ -53,13 +54,16 @@ def write_export(world: World, out_dir: Path, dirty: bool = False, dirty_rate: f
             written[f"{name}{suffix}"] = path
     for entity, frame in (("village", world.oracle_villages), ("project", world.oracle_projects)):
         path = out_dir / ORACLE_FILES[entity]
+        if frame is None:
+            path.unlink(missing_ok=True)
+            continue
         write_atomic(path, lambda p, f=frame: f.to_parquet(p, index=False))
         written[ORACLE_FILES[entity]] = path
     path = out_dir / INTENSITY_FILE
     write_atomic(path, lambda p: _save_npy(p, world.daily_intensity))
     written[INTENSITY_FILE] = path
     record = {"config": config_dict(world.config), "start": world.config.start_ts.isoformat(),
-              "end": world.config.end_ts.isoformat(), "horizon_days": world.config.horizon_days,
+              "end": world.export_end.isoformat(), "horizon_days": world.config.horizon_days,
               "rates": world.rates,
               "rows": {k: len(v) for k, v in world.tables.items()}, "dirty": dirty}
     path = out_dir / WORLD_FILE

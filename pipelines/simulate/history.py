@@ -46,7 +46,8 @@ def run_history(seed: int, config: SimulationConfig, mech: Mechanics, progress: 
     seeds = {-BURN_IN_DAYS: seed, **(reseed or {})}
     cuts = sorted({-BURN_IN_DAYS, n_days, *range(0, n_days, HISTORY_CHUNK_DAYS), *seeds})
     for d_from, d_to in zip(cuts[:-1], cuts[1:]):
-        logs = dynamics.run_history(seeds.get(d_from, -1), d_from, d_to, buf, *logs, config.mechanism, mech.arrays)
+        logs = dynamics.run_history(seeds.get(d_from, -1), d_from, d_to, buf, *logs, config.mechanism, mech.arrays,
+                                     mech.levers, np.empty(0, dtype=np.uint64))
         progress("history", max(d_to, 0), n_days)
     disputes, petitions, incidents = (log[:k].copy() for log, k in zip(logs, buf.counts))
     return History(disputes, petitions, incidents, buf.lam, buf.backlog, buf.snap_states)

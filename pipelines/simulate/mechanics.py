@@ -40,6 +40,23 @@ class VillageTraits:
     """The latents appear in no output table: the reason no model can match the oracle."""
 
 
+def resolve_probability(mediators: np.ndarray, pop_k: np.ndarray, legal_adviser: np.ndarray) -> np.ndarray:
+    """P(a general dispute is resolved by mediation) from mediation capacity — mediators per
+    1,000 people (``pop_k``: population in thousands) — and a legal adviser (0/1): logistic in
+    log capacity, clipped to [0.2, 0.97]. Project disputes resolve at 0.75 × this."""
+    capacity = mediators / np.maximum(pop_k, 0.1)
+    p_resolve = 1.0 / (1.0 + np.exp(-(0.9 + 0.9 * np.log(capacity / 2.0) + 0.3 * legal_adviser)))
+    return np.clip(p_resolve, 0.2, 0.97)
+
+
+def escalation_factor(latent_escalation: np.ndarray, patrol_rate: np.ndarray, legal_adviser: np.ndarray) -> np.ndarray:
+    """κ, the multiplier of a village's incident intensity: e^{latent − 0.2} × patrol effect
+    e^{−0.35 (rate − 1)} (rate: patrol rounds per grid cell per week) × legal adviser (0.85
+    with one, 1.15 without)."""
+    return (np.exp(latent_escalation - 0.2) * np.exp(-0.35 * (patrol_rate - 1.0))
+            * np.where(legal_adviser, 0.85, 1.15))
+
+
 def village_traits(rng: np.random.Generator, regions: pd.DataFrame) -> VillageTraits:
     """Base rates from covariates (population, urban, mediation capacity, patrols) and latents."""
     n = len(regions)
@@ -49,14 +66,12 @@ def village_traits(rng: np.random.Generator, regions: pd.DataFrame) -> VillageTr
     latent_dispute = rng.normal(0.0, 0.35, n)
     latent_escalation = rng.normal(0.0, 0.65, n)
     patrol_rate = np.clip(rng.lognormal(0.0, 0.45, n), 0.2, 3.5)
-    capacity = regions["mediators"].to_numpy() / np.maximum(pop_k, 0.1)
-    p_resolve = 1.0 / (1.0 + np.exp(-(0.9 + 0.9 * np.log(capacity / 2.0) + 0.3 * legal)))
     return VillageTraits(
         base_dispute=pop_k * 5.0 / 365.0 * np.exp(latent_dispute) * np.where(urban, 1.15, 1.0),
         base_petition=pop_k * 0.7 / 365.0 * np.exp(0.3 * latent_escalation),
         base_incident=pop_k * 0.00012,
-        kappa=np.exp(latent_escalation - 0.2) * np.exp(-0.35 * (patrol_rate - 1.0)) * np.where(legal, 0.85, 1.15),
-        p_resolve=np.clip(p_resolve, 0.2, 0.97),
+        kappa=escalation_factor(latent_escalation, patrol_rate, legal),
+        p_resolve=resolve_probability(regions["mediators"].to_numpy(), pop_k, legal),
         patrol_rate=patrol_rate,
         latent_dispute=latent_dispute,
         latent_escalation=latent_escalation,
@@ -84,9 +99,11 @@ def _csr(rows: np.ndarray, cols: np.ndarray, n_rows: int) -> tuple[np.ndarray, n
 @dataclass
 class Mechanics:
     """Everything the mechanism needs besides its state: the arrays the kernels read, the
-    calendar of the run and the places (for drawing projects in the oracle's paths)."""
+    world's own levers (one row: κ, P(resolve), project severity), the calendar of the run and
+    the places (for drawing projects in the oracle's paths)."""
 
     arrays: dynamics.WorldArrays
+    levers: dynamics.Levers
     traits: VillageTraits
     regions: pd.DataFrame
     sites: ProjectSites
@@ -111,13 +128,15 @@ def world_mechanics(rng: np.random.Generator, config: SimulationConfig) -> Mecha
     ramp = pre_festival_ramp(days, spring_festival_days(start))
     arrays = dynamics.WorldArrays(
         base_dispute=traits.base_dispute, base_petition=traits.base_petition,
-        base_incident=traits.base_incident, kappa=traits.kappa, p_resolve=traits.p_resolve,
+        base_incident=traits.base_incident,
         season_dispute=1.0 + 0.4 * ramp + 0.08 * np.sin(2 * np.pi * (days + start.day_of_year - 80) / 365.25),
         season_incident=1.0 + 0.5 * ramp, first_day=-BURN_IN_DAYS,
         nb_ptr=nb_ptr, nb_idx=nb_idx, nb_w=nb_w,
-        proj_days=project_day_arrays(projects, start, n_days), severity=project_severity(projects),
+        proj_days=project_day_arrays(projects, start, n_days),
         vp_ptr=vp_ptr, vp_proj=vp_proj, vp_share=share[order], pv_ptr=pv_ptr, pv_village=pv_village,
     )
+    levers = dynamics.Levers(kappa=traits.kappa[None, :], p_resolve=traits.p_resolve[None, :],
+                             severity=project_severity(projects)[None, :])
     first_monday = (7 - start.day_of_week) % 7
     snapshot_days = np.arange(first_monday, n_days, 7, dtype=np.int64)
-    return Mechanics(arrays, traits, regions, sites, projects, snapshot_days, ramp)
+    return Mechanics(arrays, levers, traits, regions, sites, projects, snapshot_days, ramp)

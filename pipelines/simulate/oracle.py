@@ -51,12 +51,13 @@ def oracle(seed: int, config: SimulationConfig, mech: Mechanics, snap_states: np
     per snapshot whatever the batch it is computed in."""
     index = np.arange(len(mech.snapshot_days)) if snapshot_index is None else np.asarray(snapshot_index)
     p_v, p_p = [], []
+    levers = dynamics.constant_levers(mech.levers, config.horizon_days)
     for b in range(0, len(index), ORACLE_BATCH):
         batch = index[b : b + ORACLE_BATCH]
         days = mech.snapshot_days[batch]
         drawn = drawn_projects(seed, batch, days, config.horizon_days, config.oracle_paths, mech)
         pv, pp = dynamics.oracle_probabilities(seed, batch, days, snap_states[batch], config.horizon_days,
-                                               config.oracle_paths, config.mechanism, mech.arrays, drawn)
+                                               config.oracle_paths, config.mechanism, mech.arrays, levers, drawn)
         p_v.append(pv)
         p_p.append(pp)
         progress("oracle", b + len(batch), len(index))

@@ -17,9 +17,10 @@ from features.contracts import COLLECTIVE_MIN_PARTICIPANTS, LEAPFROG_LEVELS
 from features.truth import oracle_column
 from fengqiao.progress import Progress, quiet
 from pipelines.simulate.config import SimulationConfig
+from pipelines.simulate.dynamics import Mechanism
 from pipelines.simulate.events import dispute_table, incident_table, patrol_table, petition_table
-from pipelines.simulate.history import run_history
-from pipelines.simulate.mechanics import BURN_IN_DAYS, VillageTraits, world_mechanics
+from pipelines.simulate.history import History, run_history
+from pipelines.simulate.mechanics import BURN_IN_DAYS, Mechanics, VillageTraits, world_mechanics
 from pipelines.simulate.oracle import oracle, project_rows
 
 
@@ -29,8 +30,9 @@ class World:
 
     config: SimulationConfig
     tables: dict[str, pd.DataFrame]
-    oracle_villages: pd.DataFrame
-    oracle_projects: pd.DataFrame
+    oracle_villages: pd.DataFrame | None
+    oracle_projects: pd.DataFrame | None
+    """None for a world continued under plans (``LiveWorld``): no oracle is computed."""
     daily_intensity: np.ndarray
     """λ[d, v]: expected incidents on day d in village v (float32), as drawn."""
     rates: dict[str, float]
@@ -38,27 +40,48 @@ class World:
     """The truth behind the tables, latents included (for tests and studies, never exported)."""
     backlog: np.ndarray
     """Grievance backlog[d, v] at the start of each day: the event-built state patrols find."""
+    end: pd.Timestamp | None = None
+    """The moment of the export when it is not the config's end (a continued world's present)."""
+
+    @property
+    def export_end(self) -> pd.Timestamp:
+        return self.config.end_ts if self.end is None else self.end
 
 
-def simulate_world(config: SimulationConfig = SimulationConfig(), progress: Progress = quiet) -> World:
-    """Make the world for ``config``; same config, same world (to the byte)."""
+@dataclass
+class Truth:
+    """What a world's tables hide: its mechanics (latent traits included) and its realised
+    history (the true state at the start of every snapshot day), as its config makes them."""
+
+    config: SimulationConfig
+    mech: Mechanics
+    history: History
+    oracle_seed: int
+
+
+def make_truth(config: SimulationConfig, progress: Progress = quiet) -> tuple[Truth, np.random.Generator]:
+    """The truth of the world ``config`` describes, and the random generator the rest of the
+    world (its tables) is drawn from; same config, same truth."""
     rng = np.random.default_rng(config.seed)
     progress("places and projects", 0, 0)
     mech = world_mechanics(rng, config)
     seeds = rng.integers(0, 2**31 - 1, size=2)
     progress("history", 0, config.n_days)
     history = run_history(int(seeds[0]), config, mech, progress)
+    return Truth(config, mech, history, int(seeds[1])), rng
+
+
+def simulate_world(config: SimulationConfig = SimulationConfig(), progress: Progress = quiet) -> World:
+    """Make the world for ``config``; same config, same world (to the byte)."""
+    truth, rng = make_truth(config, progress)
+    mech, history = truth.mech, truth.history
     progress("oracle", 0, len(mech.snapshot_days))
-    p_village, p_project = oracle(int(seeds[1]), config, mech, history.snap_states, progress=progress)
+    p_village, p_project = oracle(truth.oracle_seed, config, mech, history.snap_states, progress=progress)
 
     progress("tables", 0, 0)
-    start, end = config.start_ts, config.end_ts
+    start = config.start_ts
     regions, projects = mech.regions, mech.projects
-    disputes = dispute_table(rng, history.disputes, regions, projects, mech.traits, start, end,
-                             mech.ramp[BURN_IN_DAYS:])
-    petitions = petition_table(rng, history.petitions, disputes, regions, projects, start, end)
-    incidents = incident_table(rng, history.incidents, regions, projects, start)
-    patrols = patrol_table(rng, regions, mech.traits.patrol_rate, history.backlog, start, end)
+    tables = event_tables(rng, config, mech, history.disputes, history.petitions, history.incidents, history.backlog)
 
     column = oracle_column(config.horizon_days)
     snapshots = start + pd.to_timedelta(mech.snapshot_days, unit="D")
@@ -77,17 +100,25 @@ def simulate_world(config: SimulationConfig = SimulationConfig(), progress: Prog
             column: p_project[rows],
         }
     )
-    tables = {
-        "regions": regions,
-        "projects": projects,
-        "disputes": disputes,
-        "petitions": petitions,
-        "patrols": patrols,
-        "incidents": incidents,
-    }
     world = World(config, tables, oracle_villages, oracle_projects, history.lam, {}, mech.traits, history.backlog)
     world.rates = realised_rates(world, history.incidents, mech.snapshot_days, mech.arrays.proj_days)
     return world
+
+
+def event_tables(rng: np.random.Generator, config: SimulationConfig, mech: Mechanics, disputes: np.ndarray,
+                 petitions: np.ndarray, incidents: np.ndarray, backlog: np.ndarray,
+                 extra_rounds: np.ndarray | None = None) -> dict[str, pd.DataFrame]:
+    """The export tables — regions, projects, disputes, petitions, patrols, incidents — of the
+    logged events of the days before ``len(backlog)`` (the moment of the export), their
+    details drawn from ``rng``; ``extra_rounds[d, v]``: patrol rounds a plan added."""
+    start, end = config.start_ts, config.start_ts + pd.Timedelta(days=len(backlog))
+    regions, projects = mech.regions, mech.projects
+    dispute_rows = dispute_table(rng, disputes, regions, projects, mech.traits, start, end, mech.ramp[BURN_IN_DAYS:])
+    petition_rows = petition_table(rng, petitions, dispute_rows, regions, projects, start, end)
+    incident_rows = incident_table(rng, incidents, regions, projects, start)
+    patrols = patrol_table(rng, regions, mech.traits.patrol_rate, backlog, start, end, extra_rounds)
+    return {"regions": regions, "projects": projects, "disputes": dispute_rows, "petitions": petition_rows,
+            "patrols": patrols, "incidents": incident_rows}
 
 
 def incident_labels(incident_log: np.ndarray, n_entities: int, snapshot_days: np.ndarray, horizon: int) -> np.ndarray:
@@ -156,3 +187,8 @@ def config_dict(config: SimulationConfig) -> dict:
     out = asdict(config)
     out["mechanism"] = config.mechanism._asdict()
     return out
+
+
+def config_from_dict(values: dict) -> SimulationConfig:
+    """The config ``config_dict`` recorded."""
+    return SimulationConfig(**{**values, "mechanism": Mechanism(**values.get("mechanism", {}))})
