@@ -38,9 +38,10 @@ class UnknownModelError(ConfigurationError):
 
 def build_model(name: str, entity: str, features: Sequence[str], horizon_days: int,
                 lightgbm_params: Mapping | None = None, calibration: str = "auto",
-                calibration_weeks: int = 8, hawkes=None) -> BaseEstimator:
+                calibration_weeks: int = 8, hawkes=None, distributed: bool = False) -> BaseEstimator:
     """The named model, configured for ``entity`` and its ``features``; the Hawkes models
-    also need ``hawkes`` (a ``models.data.HawkesInputs``)."""
+    also need ``hawkes`` (a ``models.data.HawkesInputs``); with ``distributed`` the main
+    model's trees grow on the current Dask client's workers (``LightGBMRisk``)."""
     signs = {f: monotone_sign(entity, f) for f in features}
     if name in HAWKES_MODELS and hawkes is None:
         raise UnknownModelError(f"model {name!r} needs the incident history of its training table")
@@ -51,10 +52,11 @@ def build_model(name: str, entity: str, features: Sequence[str], horizon_days: i
     elif name == "lightgbm_hawkes":
         core = LightGBMWithHawkes(
             LightGBMRisk(params=dict(lightgbm_params or {}), columns=[*features, HAWKES_COLUMN],
-                         monotone={**signs, HAWKES_COLUMN: 1}, horizon_days=horizon_days), process)
+                         monotone={**signs, HAWKES_COLUMN: 1}, horizon_days=horizon_days, distributed=distributed),
+            process)
     elif name == "lightgbm":
         core = LightGBMRisk(params=dict(lightgbm_params or {}), columns=list(features), monotone=signs,
-                            horizon_days=horizon_days)
+                            horizon_days=horizon_days, distributed=distributed)
     elif name == "logistic":
         core = LogisticRisk(columns=list(features))
     elif name == "recent_incidents":

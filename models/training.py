@@ -36,6 +36,8 @@ class TrainingOptions:
     compare_with: Sequence[str] = (*BASELINES, "plain_lightgbm")
     seed: int = 7
     n_jobs: int = 2
+    distributed: bool = False
+    """Grow the final model's trees on the current Dask client's workers (``lightgbm.dask``)."""
     """Model fits at once (backtest folds × models, tuning folds), each LightGBM single-threaded."""
     final_fit: bool = True
     level_thresholds: tuple[float, float, float] = (0.30, 0.15, 0.05)
@@ -91,10 +93,14 @@ def train_and_backtest(table: TrainingTable, options: TrainingOptions, progress:
                                        progress=report)
     params = dict(params or {})
     names = [options.model, *[m for m in options.compare_with if m != options.model]]
-    models = {name: build_model(name, table.entity, table.features, options.horizon_days,
-                                lightgbm_params=params if name == options.model else None, hawkes=table.hawkes,
-                                calibration=options.calibration, calibration_weeks=options.calibration_weeks)
-              for name in names}
+
+    def make(name: str, distributed: bool = False) -> BaseEstimator:
+        return build_model(name, table.entity, table.features, options.horizon_days,
+                           lightgbm_params=params if name == options.model else None, hawkes=table.hawkes,
+                           calibration=options.calibration, calibration_weeks=options.calibration_weeks,
+                           distributed=distributed)
+
+    models = {name: make(name) for name in names}
     predictions = run_backtest(X, y, snaps, models, folds, options.horizon_days, progress=report,
                                n_jobs=options.n_jobs)
     judged = list(names)
@@ -110,7 +116,7 @@ def train_and_backtest(table: TrainingTable, options: TrainingOptions, progress:
     final = None
     if options.final_fit:
         report("final fit", 0, 1)
-        final = models[options.model].fit(X, y, snapshot=snaps)
+        final = make(options.model, options.distributed).fit(X, y, snapshot=snaps)
         report("final fit", 1, 1)
     importance = grouped_importance(final, table.entity) if final is not None else pd.DataFrame()
     return TrainingResult(table.entity, options.model, final, params, trials, folds, predictions, per_fold, summary,

@@ -256,6 +256,11 @@ def _date(text: str, option: str) -> None:
         raise typer.BadParameter(f"not a date: {text!r} (write YYYY-MM-DD)", param_hint=option) from None
 
 
+DaskOption = Annotated[bool, typer.Option(
+    "--dask", help="Start a local Dask cluster (FENGQIAO_N_JOBS workers) for the flow; FENGQIAO_DASK_ADDRESS "
+    "uses a running one instead: features are built by county and LightGBM trains on the cluster.")]
+
+
 @app.command()
 def features(
     ctx: typer.Context,
@@ -308,11 +313,25 @@ def train(
     model: ModelOption = None,
     trials: TrialsOption = None,
     promote: Annotated[bool, typer.Option(help="Run the promotion gate on the new version.")] = True,
+    dask: DaskOption = False,
 ) -> None:
-    """Tune, backtest, log to MLflow, register as village-risk / project-risk, and gate."""
+    """Tune, backtest, log to MLflow, register as village-risk / project-risk, and gate (as the
+    train flow, the final trees grown on a Dask cluster, with --dask or FENGQIAO_DASK_ADDRESS)."""
     entities = _entities(entity)
-    _run("train", lambda: train_job(_model_settings(ctx, model, trials), entities, register=True, gate=promote,
-                                    progress=_StepPrinter()))
+    try:
+        settings = _model_settings(ctx, model, trials)
+    except FengqiaoError as err:
+        _fail(err)
+    if dask or settings.dask_address:
+        if not promote:
+            raise typer.BadParameter("the train flow always runs the promotion gate: drop --no-promote", param_hint="--dask")
+        _use_local_prefect(settings)
+        from pipelines.flows import train_flow
+
+        flow = _on_cluster(train_flow, settings, dask)
+        _run_flow("train", lambda: flow(settings, list(entities), force=True))
+        return
+    _run("train", lambda: train_job(settings, entities, register=True, gate=promote, progress=_StepPrinter()))
 
 
 @app.command()
@@ -347,11 +366,6 @@ def _use_local_prefect(settings: Settings) -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     # the temporary server needs ~17 s to start on a quiet 2-core machine; Prefect's 20 s is too tight when busy
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-
-
-DaskOption = Annotated[bool, typer.Option(
-    "--dask", help="Start a local Dask cluster (FENGQIAO_N_JOBS workers) for the flow; FENGQIAO_DASK_ADDRESS "
-    "uses a running one instead: features are built by county and LightGBM trains on the cluster.")]
 
 
 def _on_cluster(flow, settings: Settings, dask: bool):

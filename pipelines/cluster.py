@@ -9,8 +9,10 @@ at the same path everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
+from distributed import Client
 from prefect.context import FlowRunContext
 from prefect_dask import DaskTaskRunner
 
@@ -34,6 +36,17 @@ def on_cluster() -> bool:
     """In a flow: whether it runs on a Dask cluster (its task runner is a ``DaskTaskRunner``)."""
     context = FlowRunContext.get()
     return context is not None and isinstance(context.task_runner, DaskTaskRunner)
+
+
+@contextmanager
+def cluster_client(distributed: bool) -> Iterator[None]:
+    """In a task that its flow calls (``distributed``: the flow is ``on_cluster``): the flow's
+    Dask client is the current one within the block (``lightgbm.dask`` trains on it)."""
+    if not distributed:
+        yield
+        return
+    with Client.as_current(FlowRunContext.get().task_runner.client):
+        yield
 
 
 def cluster_mapper(distributed: bool) -> Mapper | None:

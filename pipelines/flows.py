@@ -28,7 +28,7 @@ from fengqiao.progress import Progress, quiet
 from fengqiao.settings import Settings
 from models.featuremeta import ENTITIES
 from models.tracking import git_commit
-from pipelines.cluster import cluster_mapper, on_cluster
+from pipelines.cluster import cluster_client, cluster_mapper, on_cluster
 from pipelines.jobs import JobResult, city_of, features_job, ingest_job, simulate_job
 from pipelines.ledger import Ledger, fingerprint
 from pipelines.model_jobs import check_store, drift_job, has_champion, live_record_job, score_job, train_job
@@ -151,11 +151,16 @@ def features_task(settings: Settings, force: bool = False, distributed: bool = F
 
 @task(name="train", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10, retry_condition_fn=_retry_on_transient)
 def train_task(settings: Settings, entities: Sequence[str] = ENTITIES, model: str | None = None,
-               force: bool = False, progress: Progress | None = None) -> StepOutcome:
+               force: bool = False, progress: Progress | None = None, distributed: bool = False) -> StepOutcome:
+    """With ``distributed`` (the flow runs on a Dask cluster) LightGBM grows the final trees on it."""
     inputs = fingerprint(feature_tables(settings), entities=list(entities), model=model,
                          settings=_settings_print(settings))
-    return run_step("train", settings, inputs, lambda: check_store(settings),
-                    lambda: train_job(settings, entities, model, progress=progress), force)
+
+    def train() -> JobResult:
+        with cluster_client(distributed):
+            return train_job(settings, entities, model, progress=progress, distributed=distributed)
+
+    return run_step("train", settings, inputs, lambda: check_store(settings), train, force)
 
 
 def _scoring_inputs(settings: Settings, registry: str) -> str:
@@ -233,7 +238,7 @@ def train_flow(settings: Settings | None = None, entities: Sequence[str] = ENTIT
     """Backtest, log and register the model, then run the promotion gate (settings from the
     environment when a deployment runs it)."""
     settings = settings or Settings()
-    outcomes = [train_task(settings, list(entities), model, force)]
+    outcomes = [train_task(settings, list(entities), model, force, distributed=on_cluster())]
     _publish_summary("train-summary", "train", outcomes)
     return outcomes
 
@@ -267,7 +272,7 @@ def demo_flow(settings: Settings, config: SimulationConfig, progress: Progress |
     outcomes = [simulate_task(settings, config, progress=progress)]
     outcomes.append(ingest_task(settings, str(settings.raw_dir), create_key=True, progress=progress))
     outcomes.append(features_task(settings, distributed=on_cluster()))
-    outcomes.append(train_task(settings, progress=progress))
+    outcomes.append(train_task(settings, progress=progress, distributed=on_cluster()))
     outcomes.append(score_task(settings, check_store(settings)))
     _publish_summary("demo-summary", "demo", outcomes)
     return outcomes

@@ -34,9 +34,9 @@ from pipelines.jobs import JobResult
 from pipelines.ledger import fingerprint
 
 
-def training_options(settings: Settings, model: str | None = None) -> TrainingOptions:
-    """The training options the settings ask for."""
-    return TrainingOptions(model=model or settings.model, horizon_days=settings.horizon_days,
+def training_options(settings: Settings, model: str | None = None, distributed: bool = False) -> TrainingOptions:
+    """The training options the settings ask for (``distributed``: on the current Dask client)."""
+    return TrainingOptions(model=model or settings.model, distributed=distributed, horizon_days=settings.horizon_days,
                            backtest_months=settings.backtest_months, alert_budget=settings.alert_budget,
                            tuning_trials=settings.tuning_trials, bootstrap_draws=settings.bootstrap_draws,
                            calibration=settings.calibration, n_jobs=settings.n_jobs,
@@ -77,11 +77,13 @@ def _result_lines(result: TrainingResult) -> list[str]:
 
 
 def train_job(settings: Settings, entities: Sequence[str] = ENTITIES, model: str | None = None,
-              register: bool = True, gate: bool = True, progress: Progress | None = None) -> JobResult:
+              register: bool = True, gate: bool = True, progress: Progress | None = None,
+              distributed: bool = False) -> JobResult:
     """Tune, backtest against the baselines (and the oracle), fit, log a run to MLflow and,
-    with ``register``, register the model; with ``gate`` run the promotion gate on it."""
+    with ``register``, register the model; with ``gate`` run the promotion gate on it. With
+    ``distributed`` the final model's trees grow on the current Dask client's workers."""
     started = time.perf_counter()
-    options = training_options(settings, model)
+    options = training_options(settings, model, distributed)
     if register and options.model not in BUNDLED_MODELS:
         raise UnknownModelError(f"model {options.model!r} cannot be registered: only {', '.join(BUNDLED_MODELS)} "
                                 f"export to a scoring bundle; evaluate it with `fengqiao backtest --model {options.model}`")

@@ -220,3 +220,20 @@ def test_refresh_scores_with_the_champion_and_a_rerun_is_a_no_op(prefect_server,
     assert '"model_version": "1"' in drift and '"psi"' in drift
     again = refresh_flow(settings, str(raw))
     assert not any(o.ran for o in again)
+
+
+@pytest.mark.slow
+def test_features_built_on_a_two_worker_dask_cluster_equal_the_single_process_ones(prefect_server, export, tmp_path):
+    from pipelines.cluster import task_runner
+    from pipelines.flows import build_features_flow, ingest_flow
+    from pipelines.jobs import features_job
+
+    settings = _settings(tmp_path, n_jobs=2)
+    ingest_flow(settings, str(export))
+    features_job(settings)
+    single = {e: pd.read_parquet(settings.warehouse_dir / f"features_{e}.parquet") for e in ("village", "project")}
+    outcomes = build_features_flow.with_options(task_runner=task_runner(settings, local=True))(settings, force=True)
+    assert "built by county on the Dask cluster" in outcomes[0].lines
+    for entity, frame in single.items():
+        pd.testing.assert_frame_equal(pd.read_parquet(settings.warehouse_dir / f"features_{entity}.parquet"), frame,
+                                      check_exact=True)
