@@ -256,6 +256,9 @@ def _date(text: str, option: str) -> None:
         raise typer.BadParameter(f"not a date: {text!r} (write YYYY-MM-DD)", param_hint=option) from None
 
 
+QUICK_TRAINING = {"tuning_trials": 0, "backtest_months": 3}
+"""What the demo's quick training changes (recorded in the MLflow run like any setting)."""
+
 DaskOption = Annotated[bool, typer.Option(
     "--dask", help="Start a local Dask cluster (FENGQIAO_N_JOBS workers) for the flow; FENGQIAO_DASK_ADDRESS "
     "uses a running one instead: features are built by county and LightGBM trains on the cluster.")]
@@ -461,12 +464,18 @@ def demo(
     serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help=(
         "Then serve the API on FENGQIAO_API_HOST:FENGQIAO_API_PORT with a new city token (Ctrl-C stops)."))] = True,
     dask: DaskOption = False,
+    full_training: Annotated[bool, typer.Option("--full-training/--quick-training", help=(
+        "Quick (the default): the main model's default parameters instead of the search and "
+        f"{QUICK_TRAINING['backtest_months']} monthly backtest folds, so the demo takes minutes; "
+        "full: FENGQIAO_TUNING_TRIALS and FENGQIAO_BACKTEST_MONTHS, as `fengqiao train`."))] = False,
 ) -> None:
     """The main job on the embedded defaults, as a Prefect flow: simulate → ingest → features →
     train, register and promote → score the latest snapshot; then serve the API and the
     dashboard. A second run reuses every step whose inputs are unchanged."""
     try:
         settings = _settings(ctx)
+        if not full_training:
+            settings = settings.model_copy(update=QUICK_TRAINING)
         config = dataclasses.replace(DEFAULTS, horizon_days=settings.horizon_days, scale=scale)
     except FengqiaoError as err:
         _fail(err)
