@@ -23,13 +23,14 @@ def fold_metrics(predictions: pd.DataFrame, models: Sequence[str], budget: float
 
 
 def summary_with_intervals(predictions: pd.DataFrame, models: Sequence[str], budget: float, draws: int,
-                           seed: int = 0) -> pd.DataFrame:
+                           seed: int = 0, n_jobs: int = 1) -> pd.DataFrame:
     """Per model over the whole backtest: each metric, its bootstrap interval (90%, snapshots
     resampled) and, where the oracle is among ``models``, the share of its lift."""
     y = predictions["label"].to_numpy()
     snaps = predictions["snapshot"].to_numpy()
     scores = {name: predictions[name].to_numpy() for name in models}
-    intervals = bootstrap_over_snapshots(y, scores, snaps, budget=budget, draws=draws, seed=seed) if draws else {}
+    intervals = (bootstrap_over_snapshots(y, scores, snaps, budget=budget, draws=draws, seed=seed, n_jobs=n_jobs)
+                 if draws else {})
     base = float(y.mean())
     oracle_ap = float(average_precision_score(y, scores["oracle"])) if "oracle" in scores else None
     rows = []

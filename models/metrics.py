@@ -9,6 +9,7 @@ else is scikit-learn's metric over all rows.
 from __future__ import annotations
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 METRICS: tuple[str, ...] = ("roc_auc", "pr_auc", "precision_at_k", "recall_at_k", "pai", "brier", "ece", "log_loss")
@@ -72,33 +73,48 @@ def share_of_oracle_lift(model_pr_auc: float, oracle_pr_auc: float, base_rate: f
     return (model_pr_auc - base_rate) / (oracle_pr_auc - base_rate)
 
 
-def bootstrap_over_snapshots(
-    y: np.ndarray, scores: dict[str, np.ndarray], snapshots: np.ndarray, budget: float = 0.05,
-    draws: int = 200, seed: int = 0, level: float = 0.9,
-) -> dict[str, dict[str, tuple[float, float]]]:
-    """Percentile intervals of every metric (and of the share of the oracle's lift when a
-    score is named ``oracle``) by resampling whole snapshots with replacement: weeks are the
-    unit that is independent enough, rows within a week are not. The same draws serve every
-    model, so that differences between models are paired."""
-    rng = np.random.default_rng(seed)
-    y = np.asarray(y, dtype=int)
-    codes, inverse = np.unique(np.asarray(snapshots), return_inverse=True)
-    rows_of = [np.flatnonzero(inverse == i) for i in range(len(codes))]
-    samples: dict[str, dict[str, list[float]]] = {name: {m: [] for m in (*METRICS, "share_of_oracle_lift")} for name in scores}
-    for _ in range(draws):
-        picked = rng.integers(0, len(codes), size=len(codes))
+def _draw_figures(y: np.ndarray, scores: dict[str, np.ndarray], rows_of: list[np.ndarray], picks: list[np.ndarray],
+                  budget: float) -> list[dict[str, dict[str, float]]]:
+    """Every model's figures on each resample ``picks`` (snapshot numbers drawn with replacement)."""
+    out = []
+    for picked in picks:
         idx = np.concatenate([rows_of[i] for i in picked])
         groups = np.repeat(np.arange(len(picked)), [len(rows_of[i]) for i in picked])
         yb = y[idx]
         oracle_ap = None
         if "oracle" in scores and 0 < yb.sum() < len(yb):
             oracle_ap = float(average_precision_score(yb, scores["oracle"][idx]))
+        draw = {}
         for name, p in scores.items():
             figures = score_metrics(yb, p[idx], groups, budget)
-            for m in METRICS:
-                samples[name][m].append(figures[m])
             if oracle_ap is not None:
-                samples[name]["share_of_oracle_lift"].append(share_of_oracle_lift(figures["pr_auc"], oracle_ap, yb.mean()))
+                figures["share_of_oracle_lift"] = share_of_oracle_lift(figures["pr_auc"], oracle_ap, yb.mean())
+            draw[name] = figures
+        out.append(draw)
+    return out
+
+
+def bootstrap_over_snapshots(
+    y: np.ndarray, scores: dict[str, np.ndarray], snapshots: np.ndarray, budget: float = 0.05,
+    draws: int = 200, seed: int = 0, level: float = 0.9, n_jobs: int = 1,
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """Percentile intervals of every metric (and of the share of the oracle's lift when a
+    score is named ``oracle``) by resampling whole snapshots with replacement: weeks are the
+    unit that is independent enough, rows within a week are not. The same draws serve every
+    model, so that differences between models are paired. The resamples are drawn here and
+    judged ``n_jobs`` processes at a time; the intervals do not depend on ``n_jobs``."""
+    rng = np.random.default_rng(seed)
+    y = np.asarray(y, dtype=int)
+    codes, inverse = np.unique(np.asarray(snapshots), return_inverse=True)
+    rows_of = [np.flatnonzero(inverse == i) for i in range(len(codes))]
+    picks = [rng.integers(0, len(codes), size=len(codes)) for _ in range(draws)]
+    chunks = [picks[i::n_jobs] for i in range(n_jobs)]
+    judged = Parallel(n_jobs=n_jobs)(delayed(_draw_figures)(y, scores, rows_of, chunk, budget) for chunk in chunks)
+    samples: dict[str, dict[str, list[float]]] = {name: {m: [] for m in (*METRICS, "share_of_oracle_lift")} for name in scores}
+    for draw in (d for chunk in judged for d in chunk):  # percentiles do not depend on the order
+        for name, figures in draw.items():
+            for m, value in figures.items():
+                samples[name][m].append(value)
     tail = (1 - level) / 2
     return {name: {m: (float(np.nanquantile(v, tail)), float(np.nanquantile(v, 1 - tail)))
                    for m, v in per.items() if v} for name, per in samples.items()}

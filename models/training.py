@@ -109,7 +109,8 @@ def train_and_backtest(table: TrainingTable, options: TrainingOptions, progress:
         judged.append("oracle")
     report("judging", 0, 1)
     per_fold = fold_metrics(predictions, judged, options.alert_budget)
-    summary = summary_with_intervals(predictions, judged, options.alert_budget, options.bootstrap_draws, options.seed)
+    summary = summary_with_intervals(predictions, judged, options.alert_budget, options.bootstrap_draws, options.seed,
+                                     n_jobs=options.n_jobs)
     coverage = coverage_by_county(predictions, table.county, options.model, options.alert_budget)
     assessment = (assessment_comparison(predictions, table.assessment, options.model)
                   if table.assessment is not None else {})

@@ -158,3 +158,13 @@ def test_risk_levels_by_threshold_and_by_budget():
     assert levels_by_budget(p, snaps, (0.25, 0.5, 0.75)).tolist() == ["红", "橙", "黄", "蓝"]
     with pytest.raises(ValueError, match="descend"):
         levels_by_threshold(p, (0.1, 0.3, 0.03))
+
+
+def test_bootstrap_intervals_do_not_depend_on_the_number_of_processes():
+    from models.metrics import bootstrap_over_snapshots
+
+    X, y, snaps = panel(weeks=20)
+    scores = {"model": (0.1 * X["backlog"] + 0.05 * X["noise"]).to_numpy(), "oracle": X["backlog"].to_numpy() / 10}
+    one = bootstrap_over_snapshots(y, scores, snaps, draws=30, seed=4)
+    two = bootstrap_over_snapshots(y, scores, snaps, draws=30, seed=4, n_jobs=2)
+    assert one == two and set(one["model"]) >= {"roc_auc", "pr_auc", "share_of_oracle_lift"}
