@@ -54,9 +54,9 @@ def plan_job(settings: Settings, budgets: Mapping[str, float], scope: str, out: 
 def summary(plan: dict, out: Path) -> list[str]:
     """The plan in a few lines: totals, budgets used, the first actions."""
     used = ", ".join(f"{b} {plan['budget_used'][b]:g}/{amount:g}" for b, amount in plan["budgets"].items())
-    lines = [f"{len(plan['actions'])} actions for {plan['scope']} at snapshot {plan['snapshot']}: "
+    lines = [(f"{len(plan['actions'])} actions for {plan['scope']} at snapshot {plan['snapshot']}: "
              f"{plan['expected_incidents_averted']:.2f} incidents averted expected within {plan['horizon_days']} days "
-             f"(optimality gap {plan['solver']['optimality_gap']:.1e})", f"budgets used: {used}"]
+             f"(optimality gap {plan['solver']['optimality_gap']:.1e})"), f"budgets used: {used}"]
     if "note" in plan:
         lines.append(plan["note"])
     lines += [f"  {a['kind']:<15} {a['entity']:<8} {a['id']:<12} p {a['probability_before']:.3f} → "

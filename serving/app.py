@@ -23,8 +23,8 @@ from serving.audit import AuditLog
 from serving.dashboard import add_dashboard
 from serving.errors import ApiError, error_body, error_response, field_path
 from serving.metrics import ApiMetrics
-from serving.plans import Planner
 from serving.middleware import LimitBody, RecordRequests, SecurityHeaders
+from serving.plans import Planner
 from serving.ratelimit import RateLimiter
 from serving.routes import build_router
 from serving.service import RiskService

@@ -103,7 +103,7 @@ def make_plan(inputs: PlanningInputs, bundles: Mapping[str, ScoringBundle], cata
         "expected_incidents_averted": selection.total,
         "budgets": {b: budgets.get(b, 0.0) for b in budget_names}, "budget_used": used,
         "model_versions": {e: b.version for e, b in bundles.items()},
-        "solver": {"method": "integer programme (HiGHS via scipy.optimize.milp)", "candidates": int(len(benefit)),
+        "solver": {"method": "integer programme (HiGHS via scipy.optimize.milp)", "candidates": len(benefit),
                    "optimality_gap": selection.gap, "bound": selection.bound,
                    "seconds": round(time.perf_counter() - started, 3)},
         "actions": actions}
@@ -139,8 +139,8 @@ def _actions(c: Candidates, bundle: ScoringBundle, catalogue: Catalogue, entitie
                 "reasons_zh": [*(r.text_zh for r in why.reasons),
                                f"{kind.zh.format(**words)}：{days} 天内发生事件的概率 {before:.1%} → {after:.1%}"],
                 "reasons_en": [*(r.text_en for r in why.reasons),
-                               f"{kind.en.format(**words)}: probability of an incident within {days} days "
-                               f"{before:.1%} → {after:.1%}"]})
+                               (f"{kind.en.format(**words)}: probability of an incident within {days} days "
+                               f"{before:.1%} → {after:.1%}")]})
     return out
 
 
