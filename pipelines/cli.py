@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, Optional
 
 import pandas as pd
 import typer
@@ -82,7 +82,7 @@ def _show_version(show: bool) -> None:
 @app.callback()
 def main(
     ctx: typer.Context,
-    data_root: Annotated[Path | None, typer.Option(
+    data_root: Annotated[Optional[Path], typer.Option(
         help="Root of raw/, warehouse/ and secrets/ (default: FENGQIAO_DATA_ROOT, else ./var).")] = None,
     version: Annotated[bool, typer.Option(
         "--version", callback=_show_version, is_eager=True, help="Print the version and exit.")] = False,
@@ -128,12 +128,12 @@ def simulate(
                                          min=0.01, max=50)] = 1.0,
     years: Annotated[float, typer.Option(help="Years of daily history.", min=0.25, max=30)] = DEFAULTS.years,
     start: Annotated[str, typer.Option(help="First day of the history (YYYY-MM-DD).")] = DEFAULTS.start,
-    horizon_days: Annotated[int | None, typer.Option(
+    horizon_days: Annotated[Optional[int], typer.Option(
         help="Horizon of the oracle (days); default FENGQIAO_HORIZON_DAYS (30).", min=1, max=365)] = None,
     dirty: Annotated[bool, typer.Option(help="Inject realistic bad data and list it in dirty_injected.csv.")] = False,
     dirty_rate: Annotated[float, typer.Option(help="Share of rows given each kind of defect (0 to 0.2).",
                                               min=0, max=0.2)] = 0.01,
-    out: Annotated[Path | None, typer.Option(help="Export folder (default <data_root>/raw).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Export folder (default <data_root>/raw).")] = None,
 ) -> None:
     """Simulate a Hanzhong-like city and write it as a platform export (CSV + Parquet)."""
     _date(start, "--start")
@@ -180,9 +180,9 @@ class _StepPrinter:
             self._bar = None
 
 
-SourceArgument = Annotated[str | None, typer.Argument(
+SourceArgument = Annotated[Optional[str], typer.Argument(
     help="Export folder, Excel workbook or SQLAlchemy URL (default <data_root>/raw).")]
-MappingOption = Annotated[Path | None, typer.Option(
+MappingOption = Annotated[Optional[Path], typer.Option(
     help="YAML column mapping for another platform's export.", exists=True, dir_okay=False)]
 
 
@@ -193,7 +193,7 @@ def ingest(
     mapping: MappingOption = None,
     create_key: Annotated[bool, typer.Option(
         help="Create a random pseudonymisation key under <data_root>/secrets if none is set.")] = False,
-    as_of: Annotated[str | None, typer.Option(
+    as_of: Annotated[Optional[str], typer.Option(
         help="Moment of the export (ISO 8601); later timestamps are rejected as future dates. "
              "Default: the end of a simulated world (its world.json), else now.")] = None,
     allow_shrink: Annotated[bool, typer.Option(
@@ -233,7 +233,7 @@ def _date(text: str, option: str) -> None:
 @app.command()
 def features(
     ctx: typer.Context,
-    horizon_days: Annotated[int | None, typer.Option(
+    horizon_days: Annotated[Optional[int], typer.Option(
         help="Label horizon (days); default FENGQIAO_HORIZON_DAYS (30).", min=1, max=365)] = None,
 ) -> None:
     """Build weekly point-in-time features and labels → <data_root>/warehouse/features_<entity>.parquet."""
@@ -248,9 +248,9 @@ def features(
 
 ENTITY_CHOICES = ("village", "project", "all")
 EntitiesOption = Annotated[str, typer.Option(help="village, project or all.")]
-ModelOption = Annotated[str | None, typer.Option(help="Model name (default FENGQIAO_MODEL, lightgbm): lightgbm, "
+ModelOption = Annotated[Optional[str], typer.Option(help="Model name (default FENGQIAO_MODEL, lightgbm): lightgbm, "
                                                     "logistic, recent_incidents, incident_lags, plain_lightgbm.")]
-TrialsOption = Annotated[int | None, typer.Option(min=0, help="Tuning trials (default FENGQIAO_TUNING_TRIALS).")]
+TrialsOption = Annotated[Optional[int], typer.Option(min=0, help="Tuning trials (default FENGQIAO_TUNING_TRIALS).")]
 
 
 def _entities(entity: str) -> tuple[str, ...]:
@@ -296,7 +296,7 @@ def backtest(
 def promote(
     ctx: typer.Context,
     entity: Annotated[str, typer.Option(help="village or project.")] = "village",
-    version: Annotated[str | None, typer.Option(help="Registered version to judge (default: the latest).")] = None,
+    version: Annotated[Optional[str], typer.Option(help="Registered version to judge (default: the latest).")] = None,
 ) -> None:
     """Promotion gate: score a version and the champion on the same folds; move the alias `champion` only if it is not worse."""
     if entity not in ("village", "project"):
@@ -352,7 +352,7 @@ def refresh(
 def score(
     ctx: typer.Context,
     entity: EntitiesOption = "all",
-    bundle: Annotated[str | None, typer.Option(
+    bundle: Annotated[Optional[str], typer.Option(
         help="Bundle folder or MLflow model URI (default: the registry's champion, models:/<entity>-risk@champion).")] = None,
 ) -> None:
     """Score the latest snapshot: scores_<entity>.parquet (probability, level, rank, top reasons) and the score history."""
@@ -376,7 +376,7 @@ def _budgets(text: str | None) -> dict[str, float]:
 def plan(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="The plan file to write (JSON, docs/prevention.md).")],
-    budget: Annotated[str | None, typer.Option(
+    budget: Annotated[Optional[str], typer.Option(
         help="Budgets as NAME=AMOUNT,… in each kind's units, e.g. mediation_team=20,legal_adviser=10,"
              "patrol_hours=500; each replaces its default (FENGQIAO_PLAN_BUDGETS), 0 sends none.")] = None,
     scope: Annotated[str, typer.Option(help="city, or county:<county_id> to plan within one county.")] = "city",
