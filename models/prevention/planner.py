@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,6 +70,18 @@ def score_candidates(rows: EntityRows, bundle: ScoringBundle, catalogue: Catalog
     return Candidates(rows, inside, options, option_costs(catalogue, options, catalogue.budgets()), before, after)
 
 
+def candidate_arrays(scored: Sequence[Candidates], n_budgets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The solver's view of every candidate of every entity kind, entity by entity and option
+    by option: benefit (expected incidents averted), cost (candidates, budgets) and group (one
+    per entity: at most one option each)."""
+    benefit = np.concatenate([c.averted.ravel() for c in scored])
+    cost = np.concatenate([np.tile(c.cost, (len(c.inside), 1)) for c in scored]).reshape(-1, n_budgets)
+    offsets = np.cumsum([0, *(len(c.inside) for c in scored)])
+    group = np.concatenate([np.repeat(offsets[k] + np.arange(len(c.inside)), len(c.options))
+                            for k, c in enumerate(scored)]).astype(np.int64)
+    return benefit, cost, group
+
+
 def make_plan(inputs: PlanningInputs, bundles: Mapping[str, ScoringBundle], catalogue: Catalogue,
               budgets: Mapping[str, float], scope: str = "city", amount_steps: int = AMOUNT_STEPS) -> dict:
     """The plan (``plan.json``'s content) that maximises the expected incidents averted over
@@ -81,11 +93,7 @@ def make_plan(inputs: PlanningInputs, bundles: Mapping[str, ScoringBundle], cata
     budget_names = catalogue.budgets()
     scored = [score_candidates(inputs.rows[e], bundles[e], catalogue, budgets, county, amount_steps)
               for e in inputs.rows]
-    benefit = np.concatenate([c.averted.ravel() for c in scored])
-    cost = np.concatenate([np.tile(c.cost, (len(c.inside), 1)) for c in scored]).reshape(-1, len(budget_names))
-    offsets = np.cumsum([0, *(len(c.inside) for c in scored)])
-    group = np.concatenate([np.repeat(offsets[k] + np.arange(len(c.inside)), len(c.options))
-                            for k, c in enumerate(scored)]).astype(np.int64)
+    benefit, cost, group = candidate_arrays(scored, len(budget_names))
     selection = choose(benefit, cost, group, np.array([budgets.get(b, 0.0) for b in budget_names]))
     actions, ends = [], np.cumsum([len(c.inside) * len(c.options) for c in scored])
     for k, c in enumerate(scored):
