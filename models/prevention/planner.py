@@ -3,7 +3,7 @@ budgets (see docs/prevention.md).
 
 For every entity in scope and every option (a combination of kinds and amounts, see
 ``models.prevention.options``) the bundle scores the entity's features as the option changes
-them — all candidate rows in one batch. An option's benefit is the drop in expected incidents
+them — in large batches (``BATCH_ROWS``). An option's benefit is the drop in expected incidents
 over the model's horizon, reading the calibrated probability ``p`` of at least one incident as
 a Poisson count with mean ``λ = −log(1 − p)``; the solver picks at most one option per entity
 within every budget. Project kinds are valued by the project model alone: the changes they
@@ -29,6 +29,9 @@ from models.prevention.solver import choose
 
 AMOUNT_STEPS = 3
 """Kinds whose effect grows with the amount are offered at 1, 2 and 3 times their default amount."""
+BATCH_ROWS = 32_768
+"""Candidate rows scored per batch: memory stays near 32,768 × features × 8 bytes (70 MB at 270
+features) whatever the city's size, and a batch is large enough for numba's threads."""
 REASONS = 3
 """Top risk reasons shown with each action."""
 
@@ -57,7 +60,8 @@ class Candidates:
 
 def score_candidates(rows: EntityRows, bundle: ScoringBundle, catalogue: Catalogue, budgets: Mapping[str, float],
                      county: str | None, amount_steps: int = AMOUNT_STEPS) -> Candidates:
-    """The options of every entity of ``rows`` in ``county`` (None: the city), scored in one batch."""
+    """The options of every entity of ``rows`` in ``county`` (None: the city), scored in
+    batches of about ``BATCH_ROWS`` candidate rows."""
     inside = np.flatnonzero(rows.in_county(county))
     options = entity_options(catalogue, rows.entity, budgets, amount_steps)
     X = rows.X[inside]
@@ -65,8 +69,12 @@ def score_candidates(rows: EntityRows, bundle: ScoringBundle, catalogue: Catalog
     if not options or not len(inside):
         return Candidates(rows, inside, options, np.zeros((len(options), len(catalogue.budgets()))), before,
                           np.zeros((len(inside), len(options))))
-    changed = option_rows(X, bundle.feature_names, catalogue, options, rows.population[inside])
-    after = bundle.probability(changed).reshape(len(inside), len(options))
+    after = np.empty((len(inside), len(options)))
+    step = max(1, BATCH_ROWS // len(options))
+    for start in range(0, len(inside), step):
+        part = slice(start, start + step)
+        changed = option_rows(X[part], bundle.feature_names, catalogue, options, rows.population[inside][part])
+        after[part] = bundle.probability(changed).reshape(-1, len(options))
     return Candidates(rows, inside, options, option_costs(catalogue, options, catalogue.budgets()), before, after)
 
 

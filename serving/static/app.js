@@ -117,14 +117,14 @@ async function start() {
   }
   renderStatus();
   const alerts = loadAlerts();
-  const plan = loadPlan();
   await map;
   if (!session.token) return;
   renderFilters();
   renderMap();
   renderStatus();
-  await Promise.all([ranking, alerts, plan]);
+  await Promise.all([ranking, alerts]);
   openFromHash();
+  loadPlan(); // after the first view: a plan takes the server a second or more to make (then it is kept)
 }
 
 // ---- model status ----
