@@ -227,3 +227,12 @@ def test_the_solver_never_chooses_what_averts_nothing_or_cannot_be_paid():
     selection = choose(np.array([1.0, 0.0, -1.0, 5.0]), np.array([[1.0], [1.0], [1.0], [9.0]]),
                        np.arange(4), np.array([3.0]))
     assert selection.chosen.tolist() == [0] and selection.total == 1.0
+
+
+def test_scoring_in_small_batches_gives_the_same_candidates(bundles, inputs, monkeypatch):
+    from models.prevention import planner
+
+    whole = planner.score_candidates(inputs.rows["village"], bundles["village"], CATALOGUE, ALL, None)
+    monkeypatch.setattr(planner, "BATCH_ROWS", 40)
+    batched = planner.score_candidates(inputs.rows["village"], bundles["village"], CATALOGUE, ALL, None)
+    assert len(whole.options) > 1 and np.array_equal(whole.after, batched.after)
