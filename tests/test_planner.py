@@ -169,6 +169,7 @@ def test_negative_unknown_or_infinite_budgets_and_unknown_scopes_are_errors(bund
 # -- the solver -----------------------------------------------------------------------------
 
 def _instance(data, n_groups: int, per_group: int, n_budgets: int):
+    """Random benefits (some not positive), integer costs and budgets (some zero)."""
     k = n_groups * per_group
     benefit = np.array(data.draw(st.lists(st.floats(-0.2, 2.0), min_size=k, max_size=k)))
     cost = np.array(data.draw(st.lists(st.integers(0, 6), min_size=k * n_budgets, max_size=k * n_budgets)),
@@ -199,28 +200,29 @@ def _brute_force(benefit, cost, group, budgets) -> float:
     return best
 
 
-def _feasible(selection, cost, group, budgets) -> bool:
+def _solved(data, n_groups: int, per_group: int):
+    """A random instance and the solver's selection, checked feasible: within every budget, at
+    most one candidate per group."""
+    benefit, cost, group, budgets = _instance(data, n_groups, per_group, n_budgets=2)
+    selection = choose(benefit, cost, group, budgets)
     chosen = selection.chosen
-    return bool(np.all(cost[chosen].sum(axis=0) <= budgets + 1e-9)) and len(set(group[chosen])) == len(chosen)
+    assert np.all(cost[chosen].sum(axis=0) <= budgets + 1e-9) and len(set(group[chosen])) == len(chosen)
+    return selection, (benefit, cost, group, budgets)
 
 
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_the_integer_programme_is_at_least_as_good_as_greedy(data):
-    benefit, cost, group, budgets = _instance(data, n_groups=8, per_group=3, n_budgets=2)
-    selection = choose(benefit, cost, group, budgets)
-    assert _feasible(selection, cost, group, budgets)
-    assert selection.total >= _greedy(benefit, cost, group, budgets) - 1e-9
+    selection, instance = _solved(data, n_groups=8, per_group=3)
+    assert selection.total >= _greedy(*instance) - 1e-9
     assert selection.gap <= 1e-6 and selection.bound >= selection.total - 1e-9
 
 
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_the_integer_programme_equals_brute_force_on_tiny_instances(data):
-    benefit, cost, group, budgets = _instance(data, n_groups=4, per_group=2, n_budgets=2)
-    selection = choose(benefit, cost, group, budgets)
-    assert _feasible(selection, cost, group, budgets)
-    assert selection.total == pytest.approx(_brute_force(benefit, cost, group, budgets), abs=1e-6)
+    selection, instance = _solved(data, n_groups=4, per_group=2)
+    assert selection.total == pytest.approx(_brute_force(*instance), abs=1e-6)
 
 
 def test_the_solver_never_chooses_what_averts_nothing_or_cannot_be_paid():
