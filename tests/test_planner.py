@@ -17,7 +17,7 @@ from fengqiao.errors import ConfigurationError
 from fengqiao.interventions import HOURS_PER_PATROL_ROUND, Catalogue, Plan
 from models.prevention import check_budgets, expected_incidents, make_plan, parse_budgets
 from models.prevention.options import Option, entity_options, option_costs, option_rows
-from models.prevention.solver import choose
+from models.prevention.solver import choose, undominated
 from models.prevention.whatif import apply_changes
 
 CATALOGUE = Catalogue()
@@ -238,3 +238,19 @@ def test_scoring_in_small_batches_gives_the_same_candidates(bundles, inputs, mon
     monkeypatch.setattr(planner, "BATCH_ROWS", 40)
     batched = planner.score_candidates(inputs.rows["village"], bundles["village"], CATALOGUE, ALL, None)
     assert len(whole.options) > 1 and np.array_equal(whole.after, batched.after)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_leaving_out_dominated_options_keeps_the_optimum(data):
+    n, m = 5, 4
+    benefit = np.array(data.draw(st.lists(st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.0]), min_size=n * m,
+                                          max_size=n * m))).reshape(n, m)
+    cost = np.array(data.draw(st.lists(st.integers(0, 3), min_size=m * 2, max_size=m * 2)), dtype=float).reshape(m, 2)
+    budgets = np.array(data.draw(st.lists(st.integers(0, 8), min_size=2, max_size=2)), dtype=float)
+    group = np.repeat(np.arange(n), m)
+    offered = undominated(benefit, cost)
+    every = choose(benefit.ravel(), np.tile(cost, (n, 1)), group, budgets)
+    pruned = choose(np.where(offered, benefit, 0.0).ravel(), np.tile(cost, (n, 1)), group, budgets)
+    assert pruned.total == pytest.approx(every.total, abs=1e-9)
+    assert offered.any(axis=1).all(), "an entity's best option is never dominated"

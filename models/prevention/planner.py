@@ -25,7 +25,7 @@ from fengqiao.interventions import Catalogue
 from models.bundle import ScoringBundle, explain_rows
 from models.prevention.inputs import EntityRows, PlanningInputs, check_budgets, scope_county
 from models.prevention.options import Option, entity_options, option_costs, option_rows
-from models.prevention.solver import choose
+from models.prevention.solver import choose, undominated
 
 AMOUNT_STEPS = 3
 """Kinds whose effect grows with the amount are offered at 1, 2 and 3 times their default amount."""
@@ -102,7 +102,9 @@ def make_plan(inputs: PlanningInputs, bundles: Mapping[str, ScoringBundle], cata
     scored = [score_candidates(inputs.rows[e], bundles[e], catalogue, budgets, county, amount_steps)
               for e in inputs.rows]
     benefit, cost, group = candidate_arrays(scored, len(budget_names))
-    selection = choose(benefit, cost, group, np.array([budgets.get(b, 0.0) for b in budget_names]))
+    offered = np.concatenate([undominated(c.averted, c.cost).ravel() for c in scored])
+    selection = choose(np.where(offered, benefit, 0.0), cost, group,
+                       np.array([budgets.get(b, 0.0) for b in budget_names]))
     actions, ends = [], np.cumsum([len(c.inside) * len(c.options) for c in scored])
     for k, c in enumerate(scored):
         start = ends[k] - len(c.inside) * len(c.options)
@@ -120,6 +122,7 @@ def make_plan(inputs: PlanningInputs, bundles: Mapping[str, ScoringBundle], cata
         "budgets": {b: budgets.get(b, 0.0) for b in budget_names}, "budget_used": used,
         "model_versions": {e: b.version for e, b in bundles.items()},
         "solver": {"method": "integer programme (HiGHS via scipy.optimize.milp)", "candidates": len(benefit),
+                   "offered": int(np.count_nonzero(offered & (benefit > 0))),
                    "optimality_gap": selection.gap, "bound": selection.bound,
                    "seconds": round(time.perf_counter() - started, 3)},
         "actions": actions}
