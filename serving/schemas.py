@@ -264,7 +264,7 @@ class PlannedAction(Model):
 class PlanSolver(Model):
     method: str
     candidates: int = Field(description="(entity, option) pairs scored by the model's what-if.")
-    offered: int = Field(description="Candidates offered to the solver: useful, affordable and not dominated.")
+    offered: int = Field(description="Candidates offered to the solver: with a predicted benefit and not dominated.")
     optimality_gap: float = Field(description="Relative gap to the solver's bound on the best plan (0: optimal).")
     bound: float = Field(description="The solver's bound on the incidents averted by the best plan.")
     seconds: float
