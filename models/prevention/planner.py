@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -52,10 +52,10 @@ class Candidates:
     cost: np.ndarray
     before: np.ndarray
     after: np.ndarray
+    averted: np.ndarray = field(init=False)
 
-    @property
-    def averted(self) -> np.ndarray:
-        return expected_incidents(self.before)[:, None] - expected_incidents(self.after)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "averted", expected_incidents(self.before)[:, None] - expected_incidents(self.after))
 
 
 def score_candidates(rows: EntityRows, bundle: ScoringBundle, catalogue: Catalogue, budgets: Mapping[str, float],
