@@ -6,7 +6,22 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from models.metrics import top_k_mask
+
+def top_k_mask(scores: np.ndarray, groups: np.ndarray, budget: float) -> np.ndarray:
+    """True for the ceil(budget × n) highest scores within each group (snapshot); ties at
+    the cut are broken by position so that exactly that many rows are alerted."""
+    scores = np.asarray(scores, dtype=float)
+    groups = np.asarray(groups)
+    mask = np.zeros(len(scores), dtype=bool)
+    order = np.lexsort((-scores, groups))
+    sorted_groups = groups[order]
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    ends = np.r_[starts[1:], len(order)]
+    for start, end in zip(starts, ends):
+        k = int(np.ceil(budget * (end - start)))
+        mask[order[start:start + k]] = True
+    return mask
+
 
 LEVELS: tuple[str, ...] = ("红", "橙", "黄", "蓝")
 LEVEL_NAMES: tuple[str, ...] = ("red", "orange", "yellow", "blue")

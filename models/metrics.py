@@ -12,25 +12,11 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
+from models.levels import top_k_mask
+
 METRICS: tuple[str, ...] = ("roc_auc", "pr_auc", "precision_at_k", "recall_at_k", "pai", "brier", "ece", "log_loss")
 """The figures every model gets, per fold and over the whole backtest."""
 HIGHER_IS_BETTER: dict[str, bool] = {m: m not in ("brier", "ece", "log_loss") for m in METRICS}
-
-
-def top_k_mask(scores: np.ndarray, groups: np.ndarray, budget: float) -> np.ndarray:
-    """True for the ceil(budget × n) highest scores within each group (snapshot); ties at
-    the cut are broken by position so that exactly that many rows are alerted."""
-    scores = np.asarray(scores, dtype=float)
-    groups = np.asarray(groups)
-    mask = np.zeros(len(scores), dtype=bool)
-    order = np.lexsort((-scores, groups))
-    sorted_groups = groups[order]
-    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
-    ends = np.r_[starts[1:], len(order)]
-    for start, end in zip(starts, ends):
-        k = int(np.ceil(budget * (end - start)))
-        mask[order[start:start + k]] = True
-    return mask
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:

@@ -1,7 +1,8 @@
 """The ``fengqiao`` command: the operator's entry point. It parses options and runs jobs.
 
 Every failure the operator can fix — a bad option, a bad setting, unreadable input, a refused
-ingest — ends with one line saying what is wrong and exit code 2, never a traceback.
+ingest — ends with one line saying what is wrong and exit code 2, never a traceback. Each command
+imports the job it runs when it runs: the start-up of a command is the time of its imports.
 """
 
 from __future__ import annotations
@@ -32,15 +33,7 @@ from typer.core import TyperGroup
 from fengqiao.errors import ConfigurationError, FengqiaoError
 from fengqiao.log import configure_logging
 from fengqiao.settings import Settings
-from pipelines.jobs import JobResult, evaluate_plan_job, features_job, ingest_job, simulate_job
-from pipelines.model_jobs import (
-    backtest_job,
-    bundle_explain_job,
-    bundle_export_job,
-    promote_job,
-    score_job,
-    train_job,
-)
+from pipelines.result import JobResult
 from pipelines.simulate.config import SimulationConfig
 
 USAGE_ERROR = 2
@@ -143,6 +136,8 @@ def simulate(
         settings = _settings(ctx)
         config = SimulationConfig(seed=seed, scale=scale, years=years, start=start,
                                   horizon_days=horizon_days or settings.horizon_days)
+        from pipelines.jobs import simulate_job
+
         return simulate_job(config, out or settings.raw_dir, dirty=dirty, dirty_rate=dirty_rate,
                             progress=_StepPrinter())
 
@@ -200,6 +195,8 @@ def evaluate_plan(
 ) -> None:
     """The truth test of a plan: incidents it averts in a simulated world, with a 95% interval —
     the world run forward from the plan's snapshot with and without it (common random numbers)."""
+    from pipelines.jobs import evaluate_plan_job
+
     if not as_json:
         _run("evaluate-plan", lambda: evaluate_plan_job(_settings(ctx), plan, world, replications, seed,
                                                         progress=_StepPrinter())[0])
@@ -230,6 +227,8 @@ def ingest(
     def job() -> JobResult:
         settings = _settings(ctx)
         moment = _timestamp(as_of, settings.timezone)
+        from pipelines.jobs import ingest_job
+
         return ingest_job(settings, source or str(settings.raw_dir), mapping, create_key, moment, allow_shrink,
                           progress=_StepPrinter())
 
@@ -286,6 +285,8 @@ def features(
         flow = _on_cluster(build_features_flow, settings, dask)
         _run_flow("build_features", lambda: flow(settings, force=True))
         return
+    from pipelines.jobs import features_job
+
     _run("features", lambda: features_job(settings))
 
 
@@ -334,6 +335,8 @@ def train(
         flow = _on_cluster(train_flow, settings, dask)
         _run_flow("train", lambda: flow(settings, list(entities), force=True))
         return
+    from pipelines.model_jobs import train_job
+
     _run("train", lambda: train_job(settings, entities, register=True, gate=promote, progress=_StepPrinter()))
 
 
@@ -346,6 +349,8 @@ def backtest(
 ) -> None:
     """Rolling-origin backtest against the baselines (and the oracle) as an MLflow run with its report; registers nothing."""
     entities = _entities(entity)
+    from pipelines.model_jobs import backtest_job
+
     _run("backtest", lambda: backtest_job(_model_settings(ctx, model, trials), entities, progress=_StepPrinter()))
 
 
@@ -358,6 +363,8 @@ def promote(
     """Promotion gate: score a version and the champion on the same folds; move the alias `champion` only if it is not worse."""
     if entity not in ("village", "project"):
         raise typer.BadParameter("must be village or project", param_hint="--entity")
+    from pipelines.model_jobs import promote_job
+
     _run("promote", lambda: promote_job(_settings(ctx), entity, version, progress=_StepPrinter()))
 
 
@@ -426,6 +433,8 @@ def score(
 ) -> None:
     """Score the latest snapshot: scores_<entity>.parquet (probability, level, rank, top reasons) and the score history."""
     entities = _entities(entity)
+    from pipelines.model_jobs import score_job
+
     _run("score", lambda: score_job(_settings(ctx), entities, bundle))
 
 
@@ -472,6 +481,8 @@ def bundle_export(
     """Turn a LightGBM model file into a scoring bundle (no calibration; level thresholds from the settings)."""
     if entity not in ("village", "project"):
         raise typer.BadParameter("must be village or project", param_hint="--entity")
+    from pipelines.model_jobs import bundle_export_job
+
     _run("bundle export", lambda: bundle_export_job(_settings(ctx), model_file, out_dir, entity))
 
 
@@ -482,6 +493,8 @@ def bundle_explain(
     out: Annotated[Path, typer.Argument(help="Parquet file to write.")],
 ) -> None:
     """Per row: raw_score, probability, contrib_<feature> for every feature and contrib_bias (TreeSHAP, log-odds)."""
+    from pipelines.model_jobs import bundle_explain_job
+
     _run("bundle explain", lambda: bundle_explain_job(bundle, features, out))
 
 

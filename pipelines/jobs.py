@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -20,24 +19,13 @@ from fengqiao.errors import ConfigurationError
 from fengqiao.interventions import load_catalogue, read_plan
 from fengqiao.progress import Progress, quiet
 from fengqiao.settings import Settings
+from pipelines.result import JobResult
 from pipelines.simulate.config import SimulationConfig
 from pipelines.simulate.evaluate import Evaluation, evaluate_plan, load_world
 from pipelines.simulate.export import WORLD_FILE, rates_table, write_export
 from pipelines.simulate.world import simulate_world
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class JobResult:
-    """What a job did, as the lines the run summary prints."""
-
-    name: str
-    seconds: float
-    lines: list[str]
-
-    def render(self) -> str:
-        return "\n".join([f"== {self.name} ({self.seconds:.1f} s)", *self.lines])
 
 
 def simulate_job(config: SimulationConfig, out_dir: Path, dirty: bool = False, dirty_rate: float = 0.01,

@@ -30,7 +30,7 @@ from models.live import live_record
 from models.tracking import (CHAMPION, REGISTERED_MODELS, artifact_location, champion_uri, log_drift, log_training,
                              promote, read_spec, use_store)
 from models.training import TrainingOptions, TrainingResult, train_and_backtest
-from pipelines.jobs import JobResult
+from pipelines.result import JobResult
 from pipelines.ledger import fingerprint
 
 

@@ -13,7 +13,7 @@ from fengqiao.publish import write_atomic
 from fengqiao.settings import Settings
 from models.bundle import ScoringBundle, load_bundle
 from models.prevention import check_budgets, make_plan, read_planning_inputs, scope_county
-from pipelines.jobs import JobResult
+from pipelines.result import JobResult
 
 SHOWN = 10
 """Actions listed in the job's summary (the file holds them all)."""

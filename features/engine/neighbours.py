@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from sklearn.neighbors import BallTree
 
 from fengqiao.errors import InputDataError
 
@@ -94,6 +93,8 @@ def _nearest_pairs(lat: np.ndarray, lon: np.ndarray, params: NeighbourParams) ->
     n = len(lat)
     if n < 2:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    from sklearn.neighbors import BallTree  # here: scikit-learn costs seconds to import, and only this needs it
+
     points = np.radians(np.column_stack([lat, lon]))
     tree = BallTree(points, metric="haversine")
     m = min(n, params.k + 1 + _TIE_MARGIN)

@@ -1,6 +1,6 @@
 """What the planner plans over, and the budgets and scope it is given.
 
-``PlanningInputs`` holds, per entity kind, the latest snapshot's feature rows in the bundle's
+``PlanningInputs`` holds, per entity kind, a snapshot's feature rows (the latest by default) in the bundle's
 order, the counties each entity belongs to (a project: every county of its affected villages,
 as the API's scope rule) and each village's population. ``read_planning_inputs`` reads them
 from the warehouse (the CLI's edge); the API builds them from the rows it already holds.
@@ -110,23 +110,32 @@ def project_counties(project_ids: np.ndarray, projects: pd.DataFrame | None,
                                      if v in village_county)) for p in project_ids)
 
 
-def _latest_rows(warehouse: Path, entity: str, bundle: ScoringBundle) -> tuple[date, np.ndarray, np.ndarray]:
-    """The latest snapshot of ``features_<entity>.parquet``, its ids (ascending) and features."""
+def _snapshot_rows(warehouse: Path, entity: str, bundle: ScoringBundle,
+                   snapshot: date | None = None) -> tuple[date, np.ndarray, np.ndarray]:
+    """A snapshot of ``features_<entity>.parquet`` (default the latest), its ids (ascending) and features."""
     path = Path(warehouse) / f"features_{entity}.parquet"
     if not path.exists():
         raise InputDataError(f"{path} does not exist: run `fengqiao features` first")
-    latest = pd.read_parquet(path, columns=["snapshot"])["snapshot"].max()
-    if pd.isna(latest):
+    snapshots = pd.read_parquet(path, columns=["snapshot"])["snapshot"]
+    if snapshot is None:
+        chosen = snapshots.max()
+    else:
+        found = snapshots[snapshots.dt.date == snapshot]
+        if found.empty:
+            raise InputDataError(f"{path} has no snapshot {snapshot}")
+        chosen = found.iloc[0]
+    if pd.isna(chosen):
         raise InputDataError(f"{path} has no rows: run `fengqiao features`")
-    frame = pd.read_parquet(path, filters=[("snapshot", "==", latest)])
+    frame = pd.read_parquet(path, filters=[("snapshot", "==", chosen)])
     key = id_column(entity)
     frame = frame.assign(**{key: frame[key].astype("str")}).sort_values(key, kind="stable")
     X = feature_matrix(bundle, frame, f"{path}")
-    return pd.Timestamp(latest).date(), frame[key].to_numpy(dtype=object), X
+    return pd.Timestamp(chosen).date(), frame[key].to_numpy(dtype=object), X
 
 
-def read_planning_inputs(warehouse: Path, bundles: Mapping[str, ScoringBundle]) -> PlanningInputs:
-    """The latest snapshot's rows of each entity kind ``bundles`` scores, from the warehouse."""
+def read_planning_inputs(warehouse: Path, bundles: Mapping[str, ScoringBundle],
+                         snapshot: date | None = None) -> PlanningInputs:
+    """A snapshot's rows (default the latest) of each entity kind ``bundles`` scores, from the warehouse."""
     regions = read_table(warehouse, "regions")
     if regions is None:
         raise InputDataError(f"{warehouse} lacks the regions table: run `fengqiao ingest` first")
@@ -134,8 +143,8 @@ def read_planning_inputs(warehouse: Path, bundles: Mapping[str, ScoringBundle]) 
     village_county = regions["county_id"].astype("str").to_dict()
     rows, snapshots = {}, []
     for entity, bundle in bundles.items():
-        snapshot, ids, X = _latest_rows(warehouse, entity, bundle)
-        snapshots.append(snapshot)
+        found, ids, X = _snapshot_rows(warehouse, entity, bundle, snapshot)
+        snapshots.append(found)
         if entity == "village":
             counties = tuple((village_county[v],) if v in village_county else () for v in ids)
             population = (regions["population"].reindex(ids).to_numpy(dtype=float, na_value=np.nan)
