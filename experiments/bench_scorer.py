@@ -99,7 +99,7 @@ def main() -> None:
         "contrib_max_diff": float(np.abs(bundle.contributions(batch[:500])
                                          - booster.predict(batch[:500], pred_contrib=True)).max()),
     }
-    depth = max(int(np.diff(bundle._shap[8]).max()), 0)
+    depth = len(bundle._layout.active)
 
     rows, record = [], {"checks": checks, "load_seconds": load_seconds, "max_path_length": depth,
                         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",

@@ -36,66 +36,60 @@ from numba import njit, prange
 
 K_ZERO_THRESHOLD = float(np.float32(1e-35))
 """LightGBM's ``kZeroThreshold`` (``1e-35f`` widened to double)."""
-MISSING_NONE, MISSING_ZERO, MISSING_NAN = 0, 1, 2
-"""LightGBM's missing types, as stored in ``missing_type``."""
-
-
-@njit(cache=True, inline="always")
-def goes_left(value: float, threshold: float, missing_type: int, default_left: bool) -> bool:
-    """Whether LightGBM sends ``value`` to the left child of a numerical split."""
-    if -K_ZERO_THRESHOLD <= value <= K_ZERO_THRESHOLD:
-        value = 0.0
-    is_nan = np.isnan(value)
-    if is_nan and missing_type != MISSING_NAN:
-        value = 0.0
-        is_nan = False
-    if (missing_type == MISSING_ZERO and value == 0.0) or (missing_type == MISSING_NAN and is_nan):
-        return default_left
-    return value <= threshold
-
-
-@njit(cache=True, inline="always")
-def leaf_of(x, root, split_feature, threshold, missing_type, default_left, left_child, right_child) -> int:
-    """The leaf a row reaches from ``root``. Children ``< 0`` are leaves ``-(child + 1)``."""
-    node = root
-    while node >= 0:
-        if goes_left(x[split_feature[node]], threshold[node], missing_type[node], default_left[node]):
-            node = left_child[node]
-        else:
-            node = right_child[node]
-    return -node - 1
 
 
 @njit(cache=True)
-def row_raw_score(x, tree_root, split_feature, threshold, missing_type, default_left, left_child, right_child,
-                  leaf_value) -> float:
-    """The raw score (log-odds) of one row: the sum, tree by tree, of the leaf it reaches."""
+def slot_values(x, slots, vals):
+    """Writes into ``vals`` each slot's value of row ``x`` with LightGBM's missing-value rules
+    applied (``models.bundle.layout``), and −inf into the leaves' slot (the last)."""
+    n = slots.shape[0]
+    for s in range(n):
+        slot = slots[s]
+        v = x[slot.feature]
+        v = slot.zero if abs(v) <= K_ZERO_THRESHOLD else v
+        vals[s] = slot.nan if np.isnan(v) else v
+    vals[n] = -np.inf
+
+
+@njit(cache=True)
+def row_raw_score(x, nodes, lane_root, tree_lane, active, slots, vals, lane_node) -> float:
+    """The raw score (log-odds) of one row: every tree walked a step at a time, deepest trees
+    first (``models.bundle.layout``), then the leaves summed in tree order. ``vals`` and
+    ``lane_node`` are scratch (one per slot plus one, one per tree)."""
+    slot_values(x, slots, vals)
+    for k in range(lane_root.shape[0]):
+        lane_node[k] = lane_root[k]
+    for step in range(active.shape[0]):
+        for k in range(active[step]):
+            node = nodes[lane_node[k]]
+            lane_node[k] = node.first + np.uint32(not vals[node.slot] <= node.threshold)
     total = 0.0
-    for t in range(tree_root.shape[0]):
-        total += leaf_value[leaf_of(x, tree_root[t], split_feature, threshold, missing_type, default_left, left_child,
-                                    right_child)]
+    for t in range(tree_lane.shape[0]):
+        total += nodes[lane_node[tree_lane[t]]].threshold
     return total
 
 
-BLOCK_ROWS = 64
-"""Rows walked through one tree before the next: the tree stays in cache across the block."""
+@njit(cache=True)
+def raw_scores(X, out, nodes, lane_root, tree_lane, active, slots):
+    """Writes the raw score of every row of ``X`` into ``out``, on the calling thread."""
+    vals = np.empty(slots.shape[0] + 1)
+    lane_node = np.empty(lane_root.shape[0], dtype=np.uint32)
+    for i in range(X.shape[0]):
+        out[i] = row_raw_score(X[i], nodes, lane_root, tree_lane, active, slots, vals, lane_node)
+
+
+BLOCK_ROWS = 256
+"""Rows per parallel task of ``raw_scores_parallel``."""
 
 
 @njit(cache=True, parallel=True)
-def raw_scores(X, tree_root, split_feature, threshold, missing_type, default_left, left_child, right_child,
-               leaf_value):
-    """Raw scores of every row of ``X``: blocks of rows in parallel over numba's threads, each
-    block tree by tree (trees summed in order, as LightGBM does)."""
+def raw_scores_parallel(X, out, nodes, lane_root, tree_lane, active, slots):
+    """``raw_scores`` with blocks of rows in parallel over numba's threads."""
     n = X.shape[0]
-    out = np.zeros(n)
     for block in prange((n + BLOCK_ROWS - 1) // BLOCK_ROWS):
         start = block * BLOCK_ROWS
         stop = min(start + BLOCK_ROWS, n)
-        for t in range(tree_root.shape[0]):
-            for i in range(start, stop):
-                out[i] += leaf_value[leaf_of(X[i], tree_root[t], split_feature, threshold, missing_type, default_left,
-                                             left_child, right_child)]
-    return out
+        raw_scores(X[start:stop], out[start:stop], nodes, lane_root, tree_lane, active, slots)
 
 
 def shapley_weights(max_features: int) -> np.ndarray:
@@ -177,22 +171,24 @@ def leaf_paths(split_feature, left_child, right_child, internal_count, leaf_coun
 
 
 @njit(cache=True)
-def row_contributions(x, out, tree_root, tree_node_start, tree_leaf_start, split_feature, threshold, missing_type,
-                      default_left, leaf_value, path_start, path_node, path_left, path_elem, elem_start, elem_feature,
-                      elem_zero, weights, bias, max_nodes, max_elems):
+def row_contributions(x, out, tree_node_start, tree_leaf_start, node_slot, threshold, slots, leaf_value, path_start,
+                      path_node, path_left, path_elem, elem_start, elem_feature, elem_zero, weights, bias, max_nodes,
+                      max_elems):
     """Adds one row's TreeSHAP contributions to ``out`` (n_features + 1; the last is the bias,
-    the model's expected raw score). ``weights[D, s]`` is the Shapley weight s!(D−s−1)!/D!."""
+    the model's expected raw score). A node's decision is its slot's value ≤ its threshold
+    (``models.bundle.layout``). ``weights[D, s]`` is the Shapley weight s!(D−s−1)!/D!."""
+    vals = np.empty(slots.shape[0] + 1)
+    slot_values(x, slots, vals)
     decision = np.empty(max_nodes, dtype=np.bool_)
     hot = np.empty(max_elems, dtype=np.bool_)
     hot_zero = np.empty(max_elems)
     hot_feature = np.empty(max_elems, dtype=np.int64)
     cold_feature = np.empty(max_elems, dtype=np.int64)
     poly = np.empty(max_elems + 1)
-    for t in range(tree_root.shape[0]):
+    for t in range(tree_node_start.shape[0] - 1):
         first = tree_node_start[t]
         for node in range(first, tree_node_start[t + 1]):
-            decision[node - first] = goes_left(x[split_feature[node]], threshold[node], missing_type[node],
-                                               default_left[node])
+            decision[node - first] = vals[node_slot[node]] <= threshold[node]
         for leaf in range(tree_leaf_start[t], tree_leaf_start[t + 1]):
             e0 = elem_start[leaf]
             d = elem_start[leaf + 1] - e0
@@ -242,13 +238,12 @@ def row_contributions(x, out, tree_root, tree_node_start, tree_leaf_start, split
 
 
 @njit(cache=True, parallel=True)
-def contributions(X, tree_root, tree_node_start, tree_leaf_start, split_feature, threshold, missing_type,
-                  default_left, leaf_value, path_start, path_node, path_left, path_elem, elem_start, elem_feature,
-                  elem_zero, weights, bias, max_nodes, max_elems):
+def contributions(X, tree_node_start, tree_leaf_start, node_slot, threshold, slots, leaf_value, path_start, path_node,
+                  path_left, path_elem, elem_start, elem_feature, elem_zero, weights, bias, max_nodes, max_elems):
     """TreeSHAP contributions of every row of ``X``: (n, n_features + 1), rows in parallel."""
     out = np.zeros((X.shape[0], X.shape[1] + 1))
     for i in prange(X.shape[0]):
-        row_contributions(X[i], out[i], tree_root, tree_node_start, tree_leaf_start, split_feature, threshold,
-                          missing_type, default_left, leaf_value, path_start, path_node, path_left, path_elem,
-                          elem_start, elem_feature, elem_zero, weights, bias, max_nodes, max_elems)
+        row_contributions(X[i], out[i], tree_node_start, tree_leaf_start, node_slot, threshold, slots, leaf_value,
+                          path_start, path_node, path_left, path_elem, elem_start, elem_feature, elem_zero, weights,
+                          bias, max_nodes, max_elems)
     return out

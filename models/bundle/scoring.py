@@ -13,6 +13,7 @@ import numpy as np
 
 from models.bundle import kernels
 from models.bundle.format import META_FILE, BundleError, read_arrays, read_meta
+from models.bundle.layout import build_layout
 from models.bundle.trees import expected_value
 from models.levels import LEVEL_NAMES, levels_by_threshold
 
@@ -72,8 +73,9 @@ class ScoringBundle:
         self._thresholds = (level["red"], level["orange"], level["yellow"])
         self._trees = {k: _read_only(np.ascontiguousarray(v)) for k, v in arrays.items()}
         t = self._trees
-        self._walk = (t["tree_root"], t["split_feature"], t["threshold"], t["missing_type"], t["default_left"],
-                      t["left_child"], t["right_child"], t["leaf_value"])
+        self._layout = layout = build_layout(t, len(self.feature_names))
+        self._walk = tuple(_read_only(a) for a in (layout.nodes, layout.lane_root, layout.tree_lane, layout.active,
+                                                    layout.slots))
         paths = kernels.leaf_paths(t["split_feature"], t["left_child"], t["right_child"], t["internal_count"],
                                    t["leaf_count"], len(t["leaf_value"]))
         elem_start = paths[4]
@@ -81,8 +83,8 @@ class ScoringBundle:
         max_nodes = int(max(np.diff(t["tree_node_start"]).max(initial=0), 1))
         max_elems = int(max(np.diff(elem_start).max(initial=0), 1))
         self._shap = tuple(_read_only(a) for a in (
-            t["tree_root"], t["tree_node_start"], t["tree_leaf_start"], t["split_feature"], t["threshold"],
-            t["missing_type"], t["default_left"], t["leaf_value"], *paths, kernels.shapley_weights(max_elems)))
+            t["tree_node_start"], t["tree_leaf_start"], layout.node_slot, t["threshold"], layout.slots,
+            t["leaf_value"], *paths, kernels.shapley_weights(max_elems)))
         self._shap += (self.bias, max_nodes, max_elems)
 
     def _rows(self, X: np.ndarray) -> np.ndarray:
@@ -97,9 +99,9 @@ class ScoringBundle:
     def raw_score(self, X: np.ndarray) -> np.ndarray:
         """Raw scores (log-odds), as LightGBM's ``predict(raw_score=True)``."""
         X = self._rows(X)
-        if len(X) < SINGLE_ROW_BELOW:
-            return np.array([kernels.row_raw_score(row, *self._walk) for row in X])
-        return kernels.raw_scores(X, *self._walk)
+        out = np.empty(len(X))
+        (kernels.raw_scores if len(X) < SINGLE_ROW_BELOW else kernels.raw_scores_parallel)(X, out, *self._walk)
+        return out
 
     def probability_from_raw(self, raw: np.ndarray) -> np.ndarray:
         """Calibrated probabilities of raw scores (see ``calibrate``)."""
