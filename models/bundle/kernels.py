@@ -171,46 +171,70 @@ def leaf_paths(split_feature, left_child, right_child, internal_count, leaf_coun
 
 
 @njit(cache=True)
-def row_contributions(x, out, tree_node_start, tree_leaf_start, node_slot, threshold, slots, leaf_value, path_start,
-                      path_node, path_left, path_elem, elem_start, elem_feature, elem_zero, weights, bias, max_nodes,
-                      max_elems):
+def element_masks(path_start, path_node, path_left, path_elem, elem_start, tree_node_start, tree_leaf_start, words):
+    """Per merged path feature (element) of every leaf, which of its tree's internal nodes it
+    splits on (``mask``, bit j = the tree's node j, in ``words`` 64-bit words) and which way the
+    leaf lies at each (``side``, bit set = left): a row is hot on the element when its decisions
+    agree with ``side`` on all of ``mask``."""
+    n_elems = elem_start[elem_start.shape[0] - 1]
+    mask = np.zeros((n_elems, words), dtype=np.uint64)
+    side = np.zeros((n_elems, words), dtype=np.uint64)
+    for t in range(tree_leaf_start.shape[0] - 1):
+        first = tree_node_start[t]
+        for leaf in range(tree_leaf_start[t], tree_leaf_start[t + 1]):
+            for p in range(path_start[leaf], path_start[leaf + 1]):
+                j = path_node[p] - first
+                bit = np.uint64(1) << np.uint64(j % 64)
+                e = elem_start[leaf] + path_elem[p]
+                mask[e, j // 64] |= bit
+                if path_left[p]:
+                    side[e, j // 64] |= bit
+    return mask, side
+
+
+@njit(cache=True)
+def row_contributions(x, out, tree_node_start, tree_leaf_start, node_slot, threshold, slots, leaf_value, elem_start,
+                      elem_feature, elem_zero, elem_mask, elem_side, weights, bias, max_elems):
     """Adds one row's TreeSHAP contributions to ``out`` (n_features + 1; the last is the bias,
-    the model's expected raw score). A node's decision is its slot's value ≤ its threshold
-    (``models.bundle.layout``). ``weights[D, s]`` is the Shapley weight s!(D−s−1)!/D!."""
+    the model's expected raw score). Per tree the row's decisions are a bit set (a node's
+    decision is its slot's value ≤ its threshold, ``models.bundle.layout``); an element is hot
+    when they agree with its ``elem_side`` on its ``elem_mask`` (``element_masks``), which
+    takes no branch. ``weights[D, s]`` is the Shapley weight s!(D−s−1)!/D!."""
+    words = elem_mask.shape[1]
     vals = np.empty(slots.shape[0] + 1)
     slot_values(x, slots, vals)
-    decision = np.empty(max_nodes, dtype=np.bool_)
-    hot = np.empty(max_elems, dtype=np.bool_)
+    decision = np.empty(words, dtype=np.uint64)
     hot_zero = np.empty(max_elems)
-    hot_feature = np.empty(max_elems, dtype=np.int64)
+    hot_elem = np.empty(max_elems, dtype=np.int64)
     cold_feature = np.empty(max_elems, dtype=np.int64)
     poly = np.empty(max_elems + 1)
     for t in range(tree_node_start.shape[0] - 1):
         first = tree_node_start[t]
+        decision[:] = 0
         for node in range(first, tree_node_start[t + 1]):
-            decision[node - first] = vals[node_slot[node]] <= threshold[node]
+            j = node - first
+            decision[j // 64] |= np.uint64(vals[node_slot[node]] <= threshold[node]) << np.uint64(j % 64)
         for leaf in range(tree_leaf_start[t], tree_leaf_start[t + 1]):
             e0 = elem_start[leaf]
             d = elem_start[leaf + 1] - e0
-            if d == 0:
-                continue
-            hot[:d] = True
-            for p in range(path_start[leaf], path_start[leaf + 1]):
-                if decision[path_node[p] - first] != path_left[p]:
-                    hot[path_elem[p]] = False
-            # split the path features into hot (z, feature) and cold; v·Π_cold z; e_m of the hot z
+            # split the path features into hot (z, element) and cold (feature), without branches;
+            # v·Π_cold z
             product = leaf_value[leaf]
             h = 0
             c = 0
-            for e in range(d):
-                if hot[e]:
-                    hot_zero[h] = elem_zero[e0 + e]
-                    hot_feature[h] = elem_feature[e0 + e]
-                    h += 1
-                else:
-                    product *= elem_zero[e0 + e]
-                    cold_feature[c] = elem_feature[e0 + e]
-                    c += 1
+            for e in range(e0, e0 + d):
+                disagree = np.uint64(0)
+                for w in range(words):
+                    disagree |= (decision[w] ^ elem_side[e, w]) & elem_mask[e, w]
+                is_hot = disagree == 0
+                z = elem_zero[e]
+                hot_zero[h] = z
+                hot_elem[h] = e
+                cold_feature[c] = elem_feature[e]
+                h += is_hot
+                c += not is_hot
+                product *= 1.0 if is_hot else z
+            # e_m of the hot z
             poly[0] = 1.0
             for k in range(h):
                 poly[k + 1] = 0.0
@@ -233,17 +257,16 @@ def row_contributions(x, out, tree_node_start, tree_leaf_start, node_slot, thres
                 for m in range(1, h):
                     previous = poly[m] - zk * previous
                     total += previous * weights[d, h - 1 - m]
-                out[hot_feature[k]] += (1.0 - zk) * product * total
+                out[elem_feature[hot_elem[k]]] += (1.0 - zk) * product * total
     out[out.shape[0] - 1] += bias
 
 
 @njit(cache=True, parallel=True)
-def contributions(X, tree_node_start, tree_leaf_start, node_slot, threshold, slots, leaf_value, path_start, path_node,
-                  path_left, path_elem, elem_start, elem_feature, elem_zero, weights, bias, max_nodes, max_elems):
+def contributions(X, tree_node_start, tree_leaf_start, node_slot, threshold, slots, leaf_value, elem_start,
+                  elem_feature, elem_zero, elem_mask, elem_side, weights, bias, max_elems):
     """TreeSHAP contributions of every row of ``X``: (n, n_features + 1), rows in parallel."""
     out = np.zeros((X.shape[0], X.shape[1] + 1))
     for i in prange(X.shape[0]):
         row_contributions(X[i], out[i], tree_node_start, tree_leaf_start, node_slot, threshold, slots, leaf_value,
-                          path_start, path_node, path_left, path_elem, elem_start, elem_feature, elem_zero, weights,
-                          bias, max_nodes, max_elems)
+                          elem_start, elem_feature, elem_zero, elem_mask, elem_side, weights, bias, max_elems)
     return out

@@ -76,16 +76,19 @@ class ScoringBundle:
         self._layout = layout = build_layout(t, len(self.feature_names))
         self._walk = tuple(_read_only(a) for a in (layout.nodes, layout.lane_root, layout.tree_lane, layout.active,
                                                     layout.slots))
-        paths = kernels.leaf_paths(t["split_feature"], t["left_child"], t["right_child"], t["internal_count"],
-                                   t["leaf_count"], len(t["leaf_value"]))
-        elem_start = paths[4]
+        path_start, path_node, path_left, path_elem, elem_start, elem_feature, elem_zero = kernels.leaf_paths(
+            t["split_feature"], t["left_child"], t["right_child"], t["internal_count"], t["leaf_count"],
+            len(t["leaf_value"]))
+        words = (int(np.diff(t["tree_node_start"]).max(initial=0)) + 63) // 64
+        elem_mask, elem_side = kernels.element_masks(path_start, path_node, path_left, path_elem, elem_start,
+                                                     t["tree_node_start"], t["tree_leaf_start"], max(words, 1))
         self.bias = expected_value(t)
-        max_nodes = int(max(np.diff(t["tree_node_start"]).max(initial=0), 1))
         max_elems = int(max(np.diff(elem_start).max(initial=0), 1))
         self._shap = tuple(_read_only(a) for a in (
             t["tree_node_start"], t["tree_leaf_start"], layout.node_slot, t["threshold"], layout.slots,
-            t["leaf_value"], *paths, kernels.shapley_weights(max_elems)))
-        self._shap += (self.bias, max_nodes, max_elems)
+            t["leaf_value"], elem_start, elem_feature, elem_zero, elem_mask, elem_side,
+            kernels.shapley_weights(max_elems)))
+        self._shap += (self.bias, max_elems)
 
     def _rows(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
