@@ -206,6 +206,7 @@ def row_contributions(x, out, tree_node_start, tree_leaf_start, node_slot, thres
     decision = np.empty(words, dtype=np.uint64)
     hot_zero = np.empty(max_elems)
     hot_elem = np.empty(max_elems, dtype=np.int64)
+    cold_zero = np.empty(max_elems)
     cold_feature = np.empty(max_elems, dtype=np.int64)
     poly = np.empty(max_elems + 1)
     for t in range(tree_node_start.shape[0] - 1):
@@ -217,9 +218,8 @@ def row_contributions(x, out, tree_node_start, tree_leaf_start, node_slot, thres
         for leaf in range(tree_leaf_start[t], tree_leaf_start[t + 1]):
             e0 = elem_start[leaf]
             d = elem_start[leaf + 1] - e0
-            # split the path features into hot (z, element) and cold (feature), without branches;
-            # v·Π_cold z
-            product = leaf_value[leaf]
+            # split the path features into hot (z, element) and cold (z, feature): every entry is
+            # written to both lists and only one list's length grows, so no branch depends on the row
             h = 0
             c = 0
             for e in range(e0, e0 + d):
@@ -230,10 +230,13 @@ def row_contributions(x, out, tree_node_start, tree_leaf_start, node_slot, thres
                 z = elem_zero[e]
                 hot_zero[h] = z
                 hot_elem[h] = e
+                cold_zero[c] = z
                 cold_feature[c] = elem_feature[e]
                 h += is_hot
                 c += not is_hot
-                product *= 1.0 if is_hot else z
+            product = leaf_value[leaf]  # v·Π_cold z
+            for k in range(c):
+                product *= cold_zero[k]
             # e_m of the hot z
             poly[0] = 1.0
             for k in range(h):
