@@ -60,6 +60,7 @@ class ScoringBundle:
         self.version = str(version)
         self.entity: str = meta["entity"]
         self.feature_names: list[str] = [f["name"] for f in meta["features"]]
+        self._n_features = len(self.feature_names)
         self.feature_groups: list[str] = [f["group"] for f in meta["features"]]
         self.actionable: list[bool] = [bool(f["actionable"]) for f in meta["features"]]
         self.group_names: list[str] = list(dict.fromkeys(self.feature_groups))
@@ -91,19 +92,24 @@ class ScoringBundle:
         self._shap += (self.bias, max_elems)
 
     def _rows(self, X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim == 1:
-            X = X[None, :]
-        if X.ndim != 2 or X.shape[1] != len(self.feature_names):
-            raise ValueError(f"expected rows of {len(self.feature_names)} features (in the bundle's feature_names "
+        """``X`` as the kernels take it: float64, C-contiguous, (n, n_features). An array that
+        is so already passes with no conversion (the single-row path counts microseconds)."""
+        if type(X) is not np.ndarray or X.dtype != np.float64 or not X.flags.c_contiguous or X.ndim != 2:
+            X = np.asarray(X, dtype=np.float64)
+            X = np.ascontiguousarray(X[None, :] if X.ndim == 1 else X)
+        if X.ndim != 2 or X.shape[1] != self._n_features:
+            raise ValueError(f"expected rows of {self._n_features} features (in the bundle's feature_names "
                              f"order), got an array of shape {X.shape}")
-        return np.ascontiguousarray(X)
+        return X
 
     def raw_score(self, X: np.ndarray) -> np.ndarray:
         """Raw scores (log-odds), as LightGBM's ``predict(raw_score=True)``."""
         X = self._rows(X)
-        out = np.empty(len(X))
-        (kernels.raw_scores if len(X) < SINGLE_ROW_BELOW else kernels.raw_scores_parallel)(X, out, *self._walk)
+        out = np.empty(X.shape[0])
+        if X.shape[0] < SINGLE_ROW_BELOW:
+            kernels.raw_scores(X, out, *self._walk)
+        else:
+            kernels.raw_scores_parallel(X, out, *self._walk)
         return out
 
     def probability_from_raw(self, raw: np.ndarray) -> np.ndarray:
