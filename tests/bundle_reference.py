@@ -138,16 +138,11 @@ def random_forest(draw, n_features: int, n_trees: int, max_depth: int, threshold
     out["tree_node_start"], out["tree_leaf_start"] = [0], [0]
     for tree in trees:
         nodes, leaves = out["tree_node_start"][-1], out["tree_leaf_start"][-1]
-
-        def shift(child):
-            return child + nodes if child >= 0 else child - leaves
-
-        out["tree_root"].append(shift(int(tree["tree_root"][0])))
+        for key in ("tree_root", "left_child", "right_child"):
+            out[key] += np.where(tree[key] >= 0, tree[key] + nodes, tree[key] - leaves).tolist()
         for key in ("split_feature", "threshold", "missing_type", "default_left", "internal_count", "leaf_value",
                     "leaf_count"):
             out[key] += tree[key].tolist()
-        for key in ("left_child", "right_child"):
-            out[key] += [shift(int(c)) for c in tree[key]]
         out["tree_node_start"].append(nodes + len(tree["split_feature"]))
         out["tree_leaf_start"].append(leaves + len(tree["leaf_value"]))
     return {k: np.asarray(out[k], dtype=dtype) for k, (dtype, _) in TREE_ARRAYS.items()}

@@ -1,13 +1,17 @@
 """numba kernels of the scoring bundle: raw scores and exact path-dependent TreeSHAP.
 
-They take the flattened tree arrays of ``models.bundle.trees`` and nothing else, and follow
-LightGBM's rules to the bit (``Tree::NumericalDecision`` in LightGBM's ``tree.h``):
+They take the flattened tree arrays of ``models.bundle.trees`` and the walk layout built from
+them at load (``models.bundle.layout``), and follow LightGBM's rules to the bit
+(``Tree::NumericalDecision`` in LightGBM's ``tree.h``):
 
 * a value with ``|v| <= kZeroThreshold`` (1e-35 as a float) is zero — LightGBM's C API drops
   such values from a dense row, so they reach the trees as 0.0;
 * NaN is 0.0 unless the split's missing type is NaN;
 * missing type Zero sends zeros, missing type NaN sends NaNs, the ``default_left`` way;
 * otherwise the row goes left when ``value <= threshold`` (ties go left).
+
+``slot_values`` applies these rules once per row and split kind, so that every decision in
+both kernels is a single comparison ``vals[slot] <= threshold``.
 
 TreeSHAP works on each leaf's *merged path*: the distinct features met on the way from the
 root, each with its zero fraction ``z`` (the share of training rows that follow the path at
@@ -21,9 +25,11 @@ whose one fraction is 1), the Shapley value of a path feature i for leaf value v
 where E(T) = Σ_{S⊆T} |S|!(D−|S|−1)!/D! · Π_{j∈T\\S} z_j and D is the path's number of
 distinct features. These are the path-dependent TreeSHAP values of Lundberg et al. (the sums
 LightGBM's ``pred_contrib`` computes by extending and unwinding paths). Per leaf and row the
-kernel builds the elementary symmetric polynomials of the hot z (O(h²)) and removes each hot
-feature from them by a forward recurrence (O(h) each), so a leaf costs O(depth + D²) with no
-tables: FastTreeSHAP-v2 subset tables (2^D entries per leaf) were measured slower here, since
+kernel finds the hot features from bit sets (the row's decisions in the tree against each
+feature's precomputed path bits, ``element_masks``), builds the elementary symmetric
+polynomials of the hot z (O(h²)) and removes each hot feature from them by a forward
+recurrence (O(h) each), so a leaf costs O(D²) with no tables and no branch on the row's
+decisions: FastTreeSHAP-v2 subset tables (2^D entries per leaf) were measured slower here, since
 for hundreds of trees they do not fit in cache (docs/decisions/005-treeshap-without-tables.md).
 """
 

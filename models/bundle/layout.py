@@ -26,13 +26,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.bundle.trees import MISSING_TYPES
+
 NODE = np.dtype([("threshold", np.float64), ("slot", np.uint32), ("first", np.uint32)])
 """A node record: split threshold (a leaf: its value), slot, index of the left child."""
 SLOT = np.dtype([("feature", np.int64), ("zero", np.float64), ("nan", np.float64)])
 """A slot: the feature it reads, what a zero (|v| ≤ kZeroThreshold) becomes, what NaN becomes."""
 
-MISSING_NONE, MISSING_ZERO, MISSING_NAN = 0, 1, 2
-"""LightGBM's missing types, as stored in ``missing_type``."""
+MISSING_NONE, MISSING_ZERO = MISSING_TYPES["None"], MISSING_TYPES["Zero"]
 GOES_LEFT, GOES_RIGHT = -np.inf, np.nan
 """What a missing value becomes in its slot: ≤ every threshold, or ≤ none."""
 
@@ -58,7 +59,7 @@ def _slots(arrays: dict[str, np.ndarray], n_features: int) -> tuple[np.ndarray, 
     sentinel = np.where(left, GOES_LEFT, GOES_RIGHT)
     zero = np.where(missing == MISSING_ZERO, sentinel, 0.0)
     nan = np.where(missing == MISSING_NONE, 0.0, sentinel)
-    kind = np.where(missing == MISSING_NONE, 0, 1 + 2 * (missing - 1) + (~left).astype(np.int64))
+    kind = np.where(missing == MISSING_NONE, 0, 1 + 2 * missing + left)  # the default way matters unless None
     keys, first_seen, node_slot = np.unique(kind * n_features + arrays["split_feature"], return_index=True,
                                             return_inverse=True)
     slots = np.empty(len(keys), dtype=SLOT)
