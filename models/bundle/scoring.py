@@ -9,6 +9,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from models.bundle import kernels
@@ -20,6 +21,25 @@ from models.levels import LEVEL_NAMES, levels_by_threshold
 SINGLE_ROW_BELOW = 8
 """Fewer rows than this are scored one by one on the calling thread, without waking numba's
 thread pool (whose start-up costs more than a few rows)."""
+FLOAT64 = np.dtype(np.float64)
+
+
+def compiled_entry(kernel, *args):
+    """The compiled entry of numba ``kernel`` for exactly the types of ``args`` (compiled, or
+    loaded from numba's cache, now). Calling it skips numba's per-call type dispatch (about
+    half a microsecond for seven arrays); it must only ever get arguments of those types."""
+    signature = tuple(numba.typeof(a) for a in args)
+    kernel.compile(signature)
+    return kernel.get_overload(signature)
+
+
+def _takes_compiled_rows(X: object, n_features: int) -> bool:
+    """Whether ``X`` is of the very type ``compiled_entry`` was built for: a writable, aligned,
+    C-contiguous float64 ndarray of (n, n_features)."""
+    if type(X) is not np.ndarray or X.dtype is not FLOAT64 or X.ndim != 2 or X.shape[1] != n_features:
+        return False
+    flags = X.flags
+    return flags.c_contiguous and flags.writeable and flags.aligned
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -77,6 +97,7 @@ class ScoringBundle:
         self._layout = layout = build_layout(t, len(self.feature_names))
         self._walk = tuple(_read_only(a) for a in (layout.nodes, layout.lane_root, layout.tree_lane, layout.active,
                                                     layout.slots))
+        self._score_few = compiled_entry(kernels.raw_scores, np.zeros((1, self._n_features)), np.zeros(1), *self._walk)
         path_start, path_node, path_left, path_elem, elem_start, elem_feature, elem_zero = kernels.leaf_paths(
             t["split_feature"], t["left_child"], t["right_child"], t["internal_count"], t["leaf_count"],
             len(t["leaf_value"]))
@@ -94,7 +115,7 @@ class ScoringBundle:
     def _rows(self, X: np.ndarray) -> np.ndarray:
         """``X`` as the kernels take it: float64, C-contiguous, (n, n_features). An array that
         is so already passes with no conversion (the single-row path counts microseconds)."""
-        if type(X) is not np.ndarray or X.dtype != np.float64 or not X.flags.c_contiguous or X.ndim != 2:
+        if type(X) is not np.ndarray or X.dtype is not FLOAT64 or not X.flags.c_contiguous or X.ndim != 2:
             X = np.asarray(X, dtype=np.float64)
             X = np.ascontiguousarray(X[None, :] if X.ndim == 1 else X)
         if X.ndim != 2 or X.shape[1] != self._n_features:
@@ -103,13 +124,15 @@ class ScoringBundle:
         return X
 
     def raw_score(self, X: np.ndarray) -> np.ndarray:
-        """Raw scores (log-odds), as LightGBM's ``predict(raw_score=True)``."""
+        """Raw scores (log-odds), as LightGBM's ``predict(raw_score=True)``. A few rows of the
+        kernels' own type (a request's row) go straight to the compiled kernel."""
+        if _takes_compiled_rows(X, self._n_features) and X.shape[0] < SINGLE_ROW_BELOW:
+            out = np.empty(X.shape[0])
+            self._score_few(X, out, *self._walk)
+            return out
         X = self._rows(X)
         out = np.empty(X.shape[0])
-        if X.shape[0] < SINGLE_ROW_BELOW:
-            kernels.raw_scores(X, out, *self._walk)
-        else:
-            kernels.raw_scores_parallel(X, out, *self._walk)
+        (kernels.raw_scores if X.shape[0] < SINGLE_ROW_BELOW else kernels.raw_scores_parallel)(X, out, *self._walk)
         return out
 
     def probability_from_raw(self, raw: np.ndarray) -> np.ndarray:
