@@ -84,8 +84,12 @@ def test_raw_scores_equal_lightgbm_predict_within_1e_9(model_and_bundle):
 
 def test_single_rows_score_as_the_batch_does(model_and_bundle):
     _, bundle, rows = model_and_bundle
-    single = np.array([bundle.raw_score(row)[0] for row in rows[:40]])
-    assert np.array_equal(single, bundle.raw_score(rows)[:40])
+    batch = bundle.raw_score(rows)[:40]
+    assert np.array_equal([bundle.raw_score(row)[0] for row in rows[:40]], batch)
+    assert np.array_equal([bundle.raw_score(rows[i:i + 1])[0] for i in range(40)], batch)  # a request's 2-D row
+    read_only = rows[:40].copy()
+    read_only.setflags(write=False)
+    assert np.array_equal(bundle.raw_score(read_only[:3]), batch[:3])
     assert np.abs(bundle.contributions(rows[:3]) - bundle.contributions(rows)[:3]).max() <= 1e-12
 
 
