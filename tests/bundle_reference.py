@@ -128,3 +128,21 @@ def random_tree(draw, n_features: int, max_depth: int, thresholds: list[float]) 
     arrays = {"tree_root": [root], "tree_node_start": [0, len(nodes["split_feature"])],
               "tree_leaf_start": [0, len(leaf_value)], **nodes, "leaf_value": leaf_value, "leaf_count": leaf_count}
     return {k: np.asarray(arrays[k], dtype=dtype) for k, (dtype, _) in TREE_ARRAYS.items()}
+
+
+def random_forest(draw, n_features: int, n_trees: int, max_depth: int, thresholds: list[float]) -> dict:
+    """Several ``random_tree`` trees of random depths (a lone leaf among them) as one bundle's
+    arrays: nodes and leaves numbered tree by tree, children shifted accordingly."""
+    trees = [random_tree(draw, n_features, draw(st.integers(0, max_depth)), thresholds) for _ in range(n_trees)]
+    out: dict[str, list] = {k: [] for k in TREE_ARRAYS}
+    out["tree_node_start"], out["tree_leaf_start"] = [0], [0]
+    for tree in trees:
+        nodes, leaves = out["tree_node_start"][-1], out["tree_leaf_start"][-1]
+        for key in ("tree_root", "left_child", "right_child"):
+            out[key] += np.where(tree[key] >= 0, tree[key] + nodes, tree[key] - leaves).tolist()
+        for key in ("split_feature", "threshold", "missing_type", "default_left", "internal_count", "leaf_value",
+                    "leaf_count"):
+            out[key] += tree[key].tolist()
+        out["tree_node_start"].append(nodes + len(tree["split_feature"]))
+        out["tree_leaf_start"].append(leaves + len(tree["leaf_value"]))
+    return {k: np.asarray(out[k], dtype=dtype) for k, (dtype, _) in TREE_ARRAYS.items()}

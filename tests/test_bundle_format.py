@@ -78,6 +78,12 @@ def test_a_child_pointing_outside_the_tree_is_refused(copy):
         load_bundle(copy)
 
 
+def test_a_nan_threshold_is_refused_by_name(copy):
+    _rewrite_arrays(copy, lambda a: a["threshold"].__setitem__(0, np.nan))
+    with pytest.raises(BundleError, match="'threshold' holds NaN"):
+        load_bundle(copy)
+
+
 def test_an_edited_json_is_refused(copy):
     meta = json.loads((copy / META_FILE).read_text())
     meta["level_thresholds"]["red"] = 0.9

@@ -13,6 +13,7 @@ from models.bundle.export import BundleFacts, export_booster
 from models.bundle.scoring import load_bundle
 from tests.bundle_reference import (
     hand_bundle,
+    random_forest,
     random_tree,
     raw_score,
     shapley_contributions,
@@ -63,6 +64,7 @@ MODELS = {
     "deep leaf-wise": {"num_leaves": 63, "min_data_in_leaf": 3, "max_depth": -1},
     "zero as missing": {"num_leaves": 15, "zero_as_missing": True},
     "no missing handling": {"num_leaves": 15, "use_missing": False},
+    "wide (trees of over 64 splits)": {"num_leaves": 150, "min_data_in_leaf": 3, "max_depth": -1},
 }
 
 
@@ -82,8 +84,12 @@ def test_raw_scores_equal_lightgbm_predict_within_1e_9(model_and_bundle):
 
 def test_single_rows_score_as_the_batch_does(model_and_bundle):
     _, bundle, rows = model_and_bundle
-    single = np.array([bundle.raw_score(row)[0] for row in rows[:40]])
-    assert np.array_equal(single, bundle.raw_score(rows)[:40])
+    batch = bundle.raw_score(rows)[:40]
+    assert np.array_equal([bundle.raw_score(row)[0] for row in rows[:40]], batch)
+    assert np.array_equal([bundle.raw_score(rows[i:i + 1])[0] for i in range(40)], batch)  # a request's 2-D row
+    read_only = rows[:40].copy()
+    read_only.setflags(write=False)
+    assert np.array_equal(bundle.raw_score(read_only[:3]), batch[:3])
     assert np.abs(bundle.contributions(rows[:3]) - bundle.contributions(rows)[:3]).max() <= 1e-12
 
 
@@ -130,3 +136,17 @@ def test_kernels_agree_with_brute_force_shapley_on_random_trees(data):
     assert bundle.raw_score(x)[0] == pytest.approx(raw_score(arrays, x), abs=1e-12)
     expected = shapley_contributions(arrays, x, n_features)
     assert np.abs(bundle.contributions(x)[0] - expected).max() <= 1e-12
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_kernels_agree_with_the_references_on_random_forests_in_batch(data):
+    """Trees of different depths (lone leaves too) walked in lockstep and summed in tree order;
+    enough rows for the parallel kernels."""
+    n_features = 3
+    arrays = random_forest(data.draw, n_features, data.draw(st.integers(1, 6)), max_depth=4, thresholds=VALUES)
+    bundle = hand_bundle(arrays, n_features)
+    cells = st.sampled_from([*VALUES, np.nan, 1e300, -1e300, 0.25, -np.inf, np.inf])
+    X = np.array([[data.draw(cells) for _ in range(n_features)] for _ in range(12)])
+    assert np.abs(bundle.raw_score(X) - [raw_score(arrays, x) for x in X]).max() <= 1e-12
+    assert np.abs(bundle.contributions(X) - [shapley_contributions(arrays, x, n_features) for x in X]).max() <= 1e-12

@@ -110,12 +110,16 @@ def read_arrays(folder: Path, meta: dict) -> dict[str, np.ndarray]:
 
 def _check_structure(path: Path, arrays: dict[str, np.ndarray], n_features: int) -> None:
     """Children, roots and split features must point inside the arrays, so that a kernel
-    never reads out of bounds."""
+    never reads out of bounds; thresholds and leaf values must be numbers (the walk of
+    ``models.bundle.layout`` relies on it)."""
     n_nodes, n_leaves = len(arrays["split_feature"]), len(arrays["leaf_value"])
     for name in ("left_child", "right_child", "tree_root"):
         child = arrays[name]
         if len(child) and (child.max(initial=-1) >= n_nodes or child.min(initial=0) < -n_leaves):
             raise BundleError(f"{path}: array {name!r} points outside the {n_nodes} nodes and {n_leaves} leaves")
+    for name in ("threshold", "leaf_value"):
+        if np.isnan(arrays[name]).any():
+            raise BundleError(f"{path}: array {name!r} holds NaN, which no LightGBM model has; the bundle is damaged")
     feature = arrays["split_feature"]
     if len(feature) and (feature.min() < 0 or feature.max() >= n_features):
         raise BundleError(f"{path}: array 'split_feature' names a feature outside the {n_features} of bundle.json")

@@ -1,13 +1,17 @@
 """numba kernels of the scoring bundle: raw scores and exact path-dependent TreeSHAP.
 
-They take the flattened tree arrays of ``models.bundle.trees`` and nothing else, and follow
-LightGBM's rules to the bit (``Tree::NumericalDecision`` in LightGBM's ``tree.h``):
+They take the flattened tree arrays of ``models.bundle.trees`` and the walk layout built from
+them at load (``models.bundle.layout``), and follow LightGBM's rules to the bit
+(``Tree::NumericalDecision`` in LightGBM's ``tree.h``):
 
 * a value with ``|v| <= kZeroThreshold`` (1e-35 as a float) is zero — LightGBM's C API drops
   such values from a dense row, so they reach the trees as 0.0;
 * NaN is 0.0 unless the split's missing type is NaN;
 * missing type Zero sends zeros, missing type NaN sends NaNs, the ``default_left`` way;
 * otherwise the row goes left when ``value <= threshold`` (ties go left).
+
+``slot_values`` applies these rules once per row and split kind, so that every decision in
+both kernels is a single comparison ``vals[slot] <= threshold``.
 
 TreeSHAP works on each leaf's *merged path*: the distinct features met on the way from the
 root, each with its zero fraction ``z`` (the share of training rows that follow the path at
@@ -21,9 +25,11 @@ whose one fraction is 1), the Shapley value of a path feature i for leaf value v
 where E(T) = Σ_{S⊆T} |S|!(D−|S|−1)!/D! · Π_{j∈T\\S} z_j and D is the path's number of
 distinct features. These are the path-dependent TreeSHAP values of Lundberg et al. (the sums
 LightGBM's ``pred_contrib`` computes by extending and unwinding paths). Per leaf and row the
-kernel builds the elementary symmetric polynomials of the hot z (O(h²)) and removes each hot
-feature from them by a forward recurrence (O(h) each), so a leaf costs O(depth + D²) with no
-tables: FastTreeSHAP-v2 subset tables (2^D entries per leaf) were measured slower here, since
+kernel finds the hot features from bit sets (the row's decisions in the tree against each
+feature's precomputed path bits, ``element_masks``), builds the elementary symmetric
+polynomials of the hot z (O(h²)) and removes each hot feature from them by a forward
+recurrence (O(h) each), so a leaf costs O(D²) with no tables and no branch on the row's
+decisions: FastTreeSHAP-v2 subset tables (2^D entries per leaf) were measured slower here, since
 for hundreds of trees they do not fit in cache (docs/decisions/005-treeshap-without-tables.md).
 """
 
@@ -36,66 +42,60 @@ from numba import njit, prange
 
 K_ZERO_THRESHOLD = float(np.float32(1e-35))
 """LightGBM's ``kZeroThreshold`` (``1e-35f`` widened to double)."""
-MISSING_NONE, MISSING_ZERO, MISSING_NAN = 0, 1, 2
-"""LightGBM's missing types, as stored in ``missing_type``."""
-
-
-@njit(cache=True, inline="always")
-def goes_left(value: float, threshold: float, missing_type: int, default_left: bool) -> bool:
-    """Whether LightGBM sends ``value`` to the left child of a numerical split."""
-    if -K_ZERO_THRESHOLD <= value <= K_ZERO_THRESHOLD:
-        value = 0.0
-    is_nan = np.isnan(value)
-    if is_nan and missing_type != MISSING_NAN:
-        value = 0.0
-        is_nan = False
-    if (missing_type == MISSING_ZERO and value == 0.0) or (missing_type == MISSING_NAN and is_nan):
-        return default_left
-    return value <= threshold
-
-
-@njit(cache=True, inline="always")
-def leaf_of(x, root, split_feature, threshold, missing_type, default_left, left_child, right_child) -> int:
-    """The leaf a row reaches from ``root``. Children ``< 0`` are leaves ``-(child + 1)``."""
-    node = root
-    while node >= 0:
-        if goes_left(x[split_feature[node]], threshold[node], missing_type[node], default_left[node]):
-            node = left_child[node]
-        else:
-            node = right_child[node]
-    return -node - 1
 
 
 @njit(cache=True)
-def row_raw_score(x, tree_root, split_feature, threshold, missing_type, default_left, left_child, right_child,
-                  leaf_value) -> float:
-    """The raw score (log-odds) of one row: the sum, tree by tree, of the leaf it reaches."""
+def slot_values(x, slots, vals):
+    """Writes into ``vals`` each slot's value of row ``x`` with LightGBM's missing-value rules
+    applied (``models.bundle.layout``), and −inf into the leaves' slot (the last)."""
+    n = slots.shape[0]
+    for s in range(n):
+        slot = slots[s]
+        v = x[slot.feature]
+        v = slot.zero if abs(v) <= K_ZERO_THRESHOLD else v
+        vals[s] = slot.nan if np.isnan(v) else v
+    vals[n] = -np.inf
+
+
+@njit(cache=True)
+def row_raw_score(x, nodes, lane_root, tree_lane, active, slots, vals, lane_node) -> float:
+    """The raw score (log-odds) of one row: every tree walked a step at a time, deepest trees
+    first (``models.bundle.layout``), then the leaves summed in tree order. ``vals`` and
+    ``lane_node`` are scratch (one per slot plus one, one per tree)."""
+    slot_values(x, slots, vals)
+    for k in range(lane_root.shape[0]):
+        lane_node[k] = lane_root[k]
+    for step in range(active.shape[0]):
+        for k in range(active[step]):
+            node = nodes[lane_node[k]]
+            lane_node[k] = node.first + np.uint32(not vals[node.slot] <= node.threshold)
     total = 0.0
-    for t in range(tree_root.shape[0]):
-        total += leaf_value[leaf_of(x, tree_root[t], split_feature, threshold, missing_type, default_left, left_child,
-                                    right_child)]
+    for t in range(tree_lane.shape[0]):
+        total += nodes[lane_node[tree_lane[t]]].threshold
     return total
 
 
-BLOCK_ROWS = 64
-"""Rows walked through one tree before the next: the tree stays in cache across the block."""
+@njit(cache=True)
+def raw_scores(X, out, nodes, lane_root, tree_lane, active, slots):
+    """Writes the raw score of every row of ``X`` into ``out``, on the calling thread."""
+    vals = np.empty(slots.shape[0] + 1)
+    lane_node = np.empty(lane_root.shape[0], dtype=np.uint32)
+    for i in range(X.shape[0]):
+        out[i] = row_raw_score(X[i], nodes, lane_root, tree_lane, active, slots, vals, lane_node)
+
+
+BLOCK_ROWS = 256
+"""Rows per parallel task of ``raw_scores_parallel``."""
 
 
 @njit(cache=True, parallel=True)
-def raw_scores(X, tree_root, split_feature, threshold, missing_type, default_left, left_child, right_child,
-               leaf_value):
-    """Raw scores of every row of ``X``: blocks of rows in parallel over numba's threads, each
-    block tree by tree (trees summed in order, as LightGBM does)."""
+def raw_scores_parallel(X, out, nodes, lane_root, tree_lane, active, slots):
+    """``raw_scores`` with blocks of rows in parallel over numba's threads."""
     n = X.shape[0]
-    out = np.zeros(n)
     for block in prange((n + BLOCK_ROWS - 1) // BLOCK_ROWS):
         start = block * BLOCK_ROWS
         stop = min(start + BLOCK_ROWS, n)
-        for t in range(tree_root.shape[0]):
-            for i in range(start, stop):
-                out[i] += leaf_value[leaf_of(X[i], tree_root[t], split_feature, threshold, missing_type, default_left,
-                                             left_child, right_child)]
-    return out
+        raw_scores(X[start:stop], out[start:stop], nodes, lane_root, tree_lane, active, slots)
 
 
 def shapley_weights(max_features: int) -> np.ndarray:
@@ -177,44 +177,73 @@ def leaf_paths(split_feature, left_child, right_child, internal_count, leaf_coun
 
 
 @njit(cache=True)
-def row_contributions(x, out, tree_root, tree_node_start, tree_leaf_start, split_feature, threshold, missing_type,
-                      default_left, leaf_value, path_start, path_node, path_left, path_elem, elem_start, elem_feature,
-                      elem_zero, weights, bias, max_nodes, max_elems):
+def element_masks(path_start, path_node, path_left, path_elem, elem_start, tree_node_start, tree_leaf_start, words):
+    """Per merged path feature (element) of every leaf, which of its tree's internal nodes it
+    splits on (``mask``, bit j = the tree's node j, in ``words`` 64-bit words) and which way the
+    leaf lies at each (``side``, bit set = left): a row is hot on the element when its decisions
+    agree with ``side`` on all of ``mask``."""
+    n_elems = elem_start[elem_start.shape[0] - 1]
+    mask = np.zeros((n_elems, words), dtype=np.uint64)
+    side = np.zeros((n_elems, words), dtype=np.uint64)
+    for t in range(tree_leaf_start.shape[0] - 1):
+        first = tree_node_start[t]
+        for leaf in range(tree_leaf_start[t], tree_leaf_start[t + 1]):
+            for p in range(path_start[leaf], path_start[leaf + 1]):
+                j = path_node[p] - first
+                bit = np.uint64(1) << np.uint64(j % 64)
+                e = elem_start[leaf] + path_elem[p]
+                mask[e, j // 64] |= bit
+                if path_left[p]:
+                    side[e, j // 64] |= bit
+    return mask, side
+
+
+@njit(cache=True)
+def row_contributions(x, out, tree_node_start, tree_leaf_start, node_slot, threshold, slots, leaf_value, elem_start,
+                      elem_feature, elem_zero, elem_mask, elem_side, weights, bias, max_elems):
     """Adds one row's TreeSHAP contributions to ``out`` (n_features + 1; the last is the bias,
-    the model's expected raw score). ``weights[D, s]`` is the Shapley weight s!(D−s−1)!/D!."""
-    decision = np.empty(max_nodes, dtype=np.bool_)
-    hot = np.empty(max_elems, dtype=np.bool_)
+    the model's expected raw score). Per tree the row's decisions are a bit set (a node's
+    decision is its slot's value ≤ its threshold, ``models.bundle.layout``); an element is hot
+    when they agree with its ``elem_side`` on its ``elem_mask`` (``element_masks``), which
+    takes no branch. ``weights[D, s]`` is the Shapley weight s!(D−s−1)!/D!."""
+    words = elem_mask.shape[1]
+    vals = np.empty(slots.shape[0] + 1)
+    slot_values(x, slots, vals)
+    decision = np.empty(words, dtype=np.uint64)
     hot_zero = np.empty(max_elems)
-    hot_feature = np.empty(max_elems, dtype=np.int64)
+    hot_elem = np.empty(max_elems, dtype=np.int64)
+    cold_zero = np.empty(max_elems)
     cold_feature = np.empty(max_elems, dtype=np.int64)
     poly = np.empty(max_elems + 1)
-    for t in range(tree_root.shape[0]):
+    for t in range(tree_node_start.shape[0] - 1):
         first = tree_node_start[t]
+        decision[:] = 0
         for node in range(first, tree_node_start[t + 1]):
-            decision[node - first] = goes_left(x[split_feature[node]], threshold[node], missing_type[node],
-                                               default_left[node])
+            j = node - first
+            decision[j // 64] |= np.uint64(vals[node_slot[node]] <= threshold[node]) << np.uint64(j % 64)
         for leaf in range(tree_leaf_start[t], tree_leaf_start[t + 1]):
             e0 = elem_start[leaf]
             d = elem_start[leaf + 1] - e0
-            if d == 0:
-                continue
-            hot[:d] = True
-            for p in range(path_start[leaf], path_start[leaf + 1]):
-                if decision[path_node[p] - first] != path_left[p]:
-                    hot[path_elem[p]] = False
-            # split the path features into hot (z, feature) and cold; v·Π_cold z; e_m of the hot z
-            product = leaf_value[leaf]
+            # split the path features into hot (z, element) and cold (z, feature): every entry is
+            # written to both lists and only one list's length grows, so no branch depends on the row
             h = 0
             c = 0
-            for e in range(d):
-                if hot[e]:
-                    hot_zero[h] = elem_zero[e0 + e]
-                    hot_feature[h] = elem_feature[e0 + e]
-                    h += 1
-                else:
-                    product *= elem_zero[e0 + e]
-                    cold_feature[c] = elem_feature[e0 + e]
-                    c += 1
+            for e in range(e0, e0 + d):
+                disagree = np.uint64(0)
+                for w in range(words):
+                    disagree |= (decision[w] ^ elem_side[e, w]) & elem_mask[e, w]
+                is_hot = disagree == 0
+                z = elem_zero[e]
+                hot_zero[h] = z
+                hot_elem[h] = e
+                cold_zero[c] = z
+                cold_feature[c] = elem_feature[e]
+                h += is_hot
+                c += not is_hot
+            product = leaf_value[leaf]  # v·Π_cold z
+            for k in range(c):
+                product *= cold_zero[k]
+            # e_m of the hot z
             poly[0] = 1.0
             for k in range(h):
                 poly[k + 1] = 0.0
@@ -237,18 +266,16 @@ def row_contributions(x, out, tree_root, tree_node_start, tree_leaf_start, split
                 for m in range(1, h):
                     previous = poly[m] - zk * previous
                     total += previous * weights[d, h - 1 - m]
-                out[hot_feature[k]] += (1.0 - zk) * product * total
+                out[elem_feature[hot_elem[k]]] += (1.0 - zk) * product * total
     out[out.shape[0] - 1] += bias
 
 
 @njit(cache=True, parallel=True)
-def contributions(X, tree_root, tree_node_start, tree_leaf_start, split_feature, threshold, missing_type,
-                  default_left, leaf_value, path_start, path_node, path_left, path_elem, elem_start, elem_feature,
-                  elem_zero, weights, bias, max_nodes, max_elems):
+def contributions(X, tree_node_start, tree_leaf_start, node_slot, threshold, slots, leaf_value, elem_start,
+                  elem_feature, elem_zero, elem_mask, elem_side, weights, bias, max_elems):
     """TreeSHAP contributions of every row of ``X``: (n, n_features + 1), rows in parallel."""
     out = np.zeros((X.shape[0], X.shape[1] + 1))
     for i in prange(X.shape[0]):
-        row_contributions(X[i], out[i], tree_root, tree_node_start, tree_leaf_start, split_feature, threshold,
-                          missing_type, default_left, leaf_value, path_start, path_node, path_left, path_elem,
-                          elem_start, elem_feature, elem_zero, weights, bias, max_nodes, max_elems)
+        row_contributions(X[i], out[i], tree_node_start, tree_leaf_start, node_slot, threshold, slots, leaf_value,
+                          elem_start, elem_feature, elem_zero, elem_mask, elem_side, weights, bias, max_elems)
     return out

@@ -9,16 +9,37 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from models.bundle import kernels
 from models.bundle.format import META_FILE, BundleError, read_arrays, read_meta
+from models.bundle.layout import build_layout
 from models.bundle.trees import expected_value
 from models.levels import LEVEL_NAMES, levels_by_threshold
 
 SINGLE_ROW_BELOW = 8
 """Fewer rows than this are scored one by one on the calling thread, without waking numba's
 thread pool (whose start-up costs more than a few rows)."""
+FLOAT64 = np.dtype(np.float64)
+
+
+def compiled_entry(kernel, *args):
+    """The compiled entry of numba ``kernel`` for exactly the types of ``args`` (compiled, or
+    loaded from numba's cache, now). Calling it skips numba's per-call type dispatch (about
+    half a microsecond for seven arrays); it must only ever get arguments of those types."""
+    signature = tuple(numba.typeof(a) for a in args)
+    kernel.compile(signature)
+    return kernel.get_overload(signature)
+
+
+def _takes_compiled_rows(X: object, n_features: int) -> bool:
+    """Whether ``X`` is of the very type ``compiled_entry`` was built for: a writable, aligned,
+    C-contiguous float64 ndarray of (n, n_features)."""
+    if type(X) is not np.ndarray or X.dtype is not FLOAT64 or X.ndim != 2 or X.shape[1] != n_features:
+        return False
+    flags = X.flags
+    return flags.c_contiguous and flags.writeable and flags.aligned
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -59,6 +80,7 @@ class ScoringBundle:
         self.version = str(version)
         self.entity: str = meta["entity"]
         self.feature_names: list[str] = [f["name"] for f in meta["features"]]
+        self._n_features = len(self.feature_names)
         self.feature_groups: list[str] = [f["group"] for f in meta["features"]]
         self.actionable: list[bool] = [bool(f["actionable"]) for f in meta["features"]]
         self.group_names: list[str] = list(dict.fromkeys(self.feature_groups))
@@ -72,34 +94,46 @@ class ScoringBundle:
         self._thresholds = (level["red"], level["orange"], level["yellow"])
         self._trees = {k: _read_only(np.ascontiguousarray(v)) for k, v in arrays.items()}
         t = self._trees
-        self._walk = (t["tree_root"], t["split_feature"], t["threshold"], t["missing_type"], t["default_left"],
-                      t["left_child"], t["right_child"], t["leaf_value"])
-        paths = kernels.leaf_paths(t["split_feature"], t["left_child"], t["right_child"], t["internal_count"],
-                                   t["leaf_count"], len(t["leaf_value"]))
-        elem_start = paths[4]
+        self._layout = layout = build_layout(t, len(self.feature_names))
+        self._walk = tuple(_read_only(a) for a in (layout.nodes, layout.lane_root, layout.tree_lane, layout.active,
+                                                    layout.slots))
+        self._score_few = compiled_entry(kernels.raw_scores, np.zeros((1, self._n_features)), np.zeros(1), *self._walk)
+        path_start, path_node, path_left, path_elem, elem_start, elem_feature, elem_zero = kernels.leaf_paths(
+            t["split_feature"], t["left_child"], t["right_child"], t["internal_count"], t["leaf_count"],
+            len(t["leaf_value"]))
+        words = (int(np.diff(t["tree_node_start"]).max(initial=0)) + 63) // 64
+        elem_mask, elem_side = kernels.element_masks(path_start, path_node, path_left, path_elem, elem_start,
+                                                     t["tree_node_start"], t["tree_leaf_start"], max(words, 1))
         self.bias = expected_value(t)
-        max_nodes = int(max(np.diff(t["tree_node_start"]).max(initial=0), 1))
         max_elems = int(max(np.diff(elem_start).max(initial=0), 1))
         self._shap = tuple(_read_only(a) for a in (
-            t["tree_root"], t["tree_node_start"], t["tree_leaf_start"], t["split_feature"], t["threshold"],
-            t["missing_type"], t["default_left"], t["leaf_value"], *paths, kernels.shapley_weights(max_elems)))
-        self._shap += (self.bias, max_nodes, max_elems)
+            t["tree_node_start"], t["tree_leaf_start"], layout.node_slot, t["threshold"], layout.slots,
+            t["leaf_value"], elem_start, elem_feature, elem_zero, elem_mask, elem_side,
+            kernels.shapley_weights(max_elems)))
+        self._shap += (self.bias, max_elems)
 
     def _rows(self, X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim == 1:
-            X = X[None, :]
-        if X.ndim != 2 or X.shape[1] != len(self.feature_names):
-            raise ValueError(f"expected rows of {len(self.feature_names)} features (in the bundle's feature_names "
+        """``X`` as the kernels take it: float64, C-contiguous, (n, n_features). An array that
+        is so already passes with no conversion (the single-row path counts microseconds)."""
+        if type(X) is not np.ndarray or X.dtype is not FLOAT64 or not X.flags.c_contiguous or X.ndim != 2:
+            X = np.asarray(X, dtype=np.float64)
+            X = np.ascontiguousarray(X[None, :] if X.ndim == 1 else X)
+        if X.ndim != 2 or X.shape[1] != self._n_features:
+            raise ValueError(f"expected rows of {self._n_features} features (in the bundle's feature_names "
                              f"order), got an array of shape {X.shape}")
-        return np.ascontiguousarray(X)
+        return X
 
     def raw_score(self, X: np.ndarray) -> np.ndarray:
-        """Raw scores (log-odds), as LightGBM's ``predict(raw_score=True)``."""
+        """Raw scores (log-odds), as LightGBM's ``predict(raw_score=True)``. A few rows of the
+        kernels' own type (a request's row) go straight to the compiled kernel."""
+        if _takes_compiled_rows(X, self._n_features) and X.shape[0] < SINGLE_ROW_BELOW:
+            out = np.empty(X.shape[0])
+            self._score_few(X, out, *self._walk)
+            return out
         X = self._rows(X)
-        if len(X) < SINGLE_ROW_BELOW:
-            return np.array([kernels.row_raw_score(row, *self._walk) for row in X])
-        return kernels.raw_scores(X, *self._walk)
+        out = np.empty(X.shape[0])
+        (kernels.raw_scores if X.shape[0] < SINGLE_ROW_BELOW else kernels.raw_scores_parallel)(X, out, *self._walk)
+        return out
 
     def probability_from_raw(self, raw: np.ndarray) -> np.ndarray:
         """Calibrated probabilities of raw scores (see ``calibrate``)."""
