@@ -62,8 +62,8 @@ def prepared(data: Path) -> Settings:
 def evaluation_mondays(settings: Settings, count: int, every_weeks: int) -> list[pd.Timestamp]:
     """The last ``count`` labelled Mondays, ``every_weeks`` apart (the latest whose horizon the world covers last)."""
     table = load_training_table(settings.warehouse_dir, "village", settings.horizon_days)
-    mondays = np.unique(as_datetime64(table.snapshots))
-    return [pd.Timestamp(m) for m in mondays[::-1][: count * every_weeks : every_weeks][::-1]]
+    mondays = pd.DatetimeIndex(pd.unique(pd.Series(table.snapshots))).sort_values()  # in the city's zone
+    return list(mondays[::-1][: count * every_weeks : every_weeks][::-1])
 
 
 def trained_bundles(settings: Settings, before: pd.Timestamp, folder: Path) -> dict:
