@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     )
     backtest_months: int = Field(6, ge=1, le=24, description="Months of monthly backtest folds before the data's end.")
     alert_budget: float = Field(0.05, gt=0, lt=1, description="Share of entities alerted per snapshot (precision@k).")
+    compare_with: tuple[str, ...] = Field(
+        ("recent_incidents", "incident_lags", "plain_lightgbm"),
+        description="Models the backtest compares the trained one with, on the same folds (the report's baselines).",
+    )
     tuning_trials: int = Field(4, ge=0, description="Optuna trials of the main model's parameter search (0: defaults).")
     bootstrap_draws: int = Field(200, ge=0, description="Bootstrap resamples of snapshots for metric intervals.")
     calibration: Literal["auto", "isotonic", "platt"] = Field(

@@ -36,7 +36,8 @@ from pipelines.ledger import fingerprint
 
 def training_options(settings: Settings, model: str | None = None, distributed: bool = False) -> TrainingOptions:
     """The training options the settings ask for (``distributed``: on the current Dask client)."""
-    return TrainingOptions(model=model or settings.model, distributed=distributed, horizon_days=settings.horizon_days,
+    return TrainingOptions(model=model or settings.model, distributed=distributed, compare_with=settings.compare_with,
+                           horizon_days=settings.horizon_days,
                            backtest_months=settings.backtest_months, alert_budget=settings.alert_budget,
                            tuning_trials=settings.tuning_trials, bootstrap_draws=settings.bootstrap_draws,
                            calibration=settings.calibration, n_jobs=settings.n_jobs,
