@@ -89,7 +89,6 @@ def explain_rows(bundle: ScoringBundle, X: np.ndarray, reference: np.ndarray, to
     levels = bundle.levels(probability)
     bias = float(contrib[0, -1]) if len(X) else bundle.bias
     base = float(bundle.probability_from_raw(np.array([bias]))[0])
-    without = bundle.probability_from_raw(raw[:, None] - contrib[:, :-1])
     group_names, member = bundle.group_names, bundle.group_members
     titles = bundle.meta["groups"]
     out = []
@@ -100,11 +99,12 @@ def explain_rows(bundle: ScoringBundle, X: np.ndarray, reference: np.ndarray, to
         groups = [GroupContribution(g, titles[g]["zh"], titles[g]["en"], log_odds[g], step)
                   for g, step in zip(order, steps)]
         raising = [f for f in np.argsort(-contrib[i, :-1], kind="stable")[:top] if contrib[i, f] > 0]
+        without = bundle.probability_from_raw(raw[i] - contrib[i, raising])  # the score without each reason
         reasons = []
-        for f in raising:
+        for f, p_without in zip(raising, without):
             zh, en = reason_texts(bundle, int(f), float(X[i, f]), float(reference[i, f]))
             reasons.append(Reason(bundle.feature_names[f], bundle.feature_groups[f], float(X[i, f]),
                                   float(reference[i, f]), float(contrib[i, f]),
-                                  float(probability[i] - without[i, f]), zh, en))
+                                  float(probability[i] - p_without), zh, en))
         out.append(Explanation(float(raw[i]), float(probability[i]), str(levels[i]), base, groups, reasons))
     return out
