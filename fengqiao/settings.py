@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     interventions_config: Path | None = Field(
         None, description="YAML file of the intervention kinds (costs, durations, features changed); default built in."
     )
+    plan_budgets: dict[str, float] = Field(
+        {"mediation_team": 20, "legal_adviser": 10, "patrol_hours": 500, "hearing": 5, "compensation": 3},
+        description="Default budgets of `fengqiao plan` and POST /v1/plans, in each kind's units (teams, advisers, "
+        "hours, hearings, projects); a budget named on the command line or in the request replaces its default.")
     windows_days: tuple[int, ...] = Field((7, 30, 90, 365), description="Windows (days) of the main event counts.")
     decay_days: tuple[int, ...] = Field((7, 30, 90), description="Decay times (days) of the main decayed intensities.")
     neighbour_rule: Literal["nearest", "contiguity"] = Field(

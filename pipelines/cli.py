@@ -426,6 +426,35 @@ def score(
     _run("score", lambda: score_job(_settings(ctx), entities, bundle))
 
 
+def _budgets(text: str | None) -> dict[str, float]:
+    """``--budget``'s NAME=AMOUNT entries (none: the defaults)."""
+    if text is None:
+        return {}
+    from models.prevention import parse_budgets
+
+    try:
+        return parse_budgets(text)
+    except ConfigurationError as err:
+        raise typer.BadParameter(str(err), param_hint="--budget") from None
+
+
+@app.command()
+def plan(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help="The plan file to write (JSON, docs/prevention.md).")],
+    budget: Annotated[Optional[str], typer.Option(
+        help="Budgets as NAME=AMOUNT,… in each kind's units, e.g. mediation_team=20,legal_adviser=10,"
+             "patrol_hours=500; each replaces its default (FENGQIAO_PLAN_BUDGETS), 0 sends none.")] = None,
+    scope: Annotated[str, typer.Option(help="city, or county:<county_id> to plan within one county.")] = "city",
+) -> None:
+    """Plan where to send mediation teams, legal advisers, patrol hours, hearings and compensation:
+    the actions that avert the most incidents expected within the horizon, within the budgets."""
+    budgets = _budgets(budget)
+    from pipelines.plan_job import plan_job
+
+    _run("plan", lambda: plan_job(_settings(ctx), budgets, scope, out))
+
+
 bundle_app = typer.Typer(help="Scoring bundles: export a LightGBM model, explain rows with one.", no_args_is_help=True)
 app.add_typer(bundle_app, name="bundle")
 

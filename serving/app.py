@@ -17,12 +17,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 
+from fengqiao.interventions import load_catalogue
 from fengqiao.settings import Settings
 from serving.audit import AuditLog
 from serving.dashboard import add_dashboard
 from serving.errors import ApiError, error_body, error_response, field_path
 from serving.metrics import ApiMetrics
 from serving.middleware import LimitBody, RecordRequests, SecurityHeaders
+from serving.plans import Planner
 from serving.ratelimit import RateLimiter
 from serving.routes import build_router
 from serving.service import RiskService
@@ -75,7 +77,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.include_router(build_router(service, tokens, limiter, metrics, settings.api_max_page))
+    planner = Planner(service, load_catalogue(settings.interventions_config), settings.plan_budgets)
+    app.include_router(build_router(service, tokens, limiter, metrics, settings.api_max_page, planner))
     add_dashboard(app, service, tokens, limiter)
     app.add_middleware(LimitBody, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(RecordRequests, metrics=metrics, audit=audit)

@@ -16,6 +16,7 @@ from serving import schemas, views
 from serving.auth import bearer_principal
 from serving.errors import ADMIN_ONLY, ApiError
 from serving.metrics import ApiMetrics
+from serving.plans import Planner
 from serving.ratelimit import RateLimiter
 from serving.scored import ScoredEntities
 from serving.service import ReloadInProgress, RiskService
@@ -36,8 +37,8 @@ AUTH_ERRORS = (401, 422, 429)
 
 
 def build_router(service: RiskService, tokens: TokenStore, limiter: RateLimiter, metrics: ApiMetrics,
-                 max_page: int) -> APIRouter:
-    """All routes, bound to one service, token store, rate limiter and page cap."""
+                 max_page: int, planner: Planner) -> APIRouter:
+    """All routes, bound to one service, token store, rate limiter, page cap and planner."""
     router = APIRouter()
 
     Caller = Annotated[Principal, Depends(bearer_principal(tokens, limiter))]
@@ -155,6 +156,16 @@ def build_router(service: RiskService, tokens: TokenStore, limiter: RateLimiter,
         """Villages and projects that entered orange or red since a date."""
         scored = [live(entity)] if entity else list(service.live.values())
         return views.alerts(scored, caller, since, limit, offset)
+
+    @router.post("/v1/plans", response_model=schemas.PlanResult, tags=["prevention"],
+                 responses=_errors(*AUTH_ERRORS, 400, 403, 413))
+    async def plans(request: Request, body: schemas.PlanRequest, caller: Caller) -> schemas.PlanResult:
+        """A plan: where to send mediation teams, legal advisers, patrol hours, hearings and
+        compensation within the budgets (defaults for those not named) so as to avert the most
+        incidents expected within the horizon (docs/prevention.md). A county token plans within
+        its county only."""
+        request.state.entity = body.scope or (f"county:{caller.county}" if caller.county else "city")
+        return await run_in_threadpool(planner.plan, caller, body)
 
     @router.post("/admin/reload", response_model=schemas.ReloadResult, tags=["operations"],
                  responses=_errors(*AUTH_ERRORS, 403, 409))

@@ -230,3 +230,54 @@ class ReloadedModel(Model):
 class ReloadResult(Model):
     models: list[ReloadedModel]
     seconds: float
+
+
+class PlanRequest(Model):
+    budgets: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")],
+                  Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(
+        default_factory=dict, max_length=32,
+        description="Budgets by name in each kind's units (mediation_team=20 teams, patrol_hours=500 hours); "
+                    "each replaces the service's default, 0 sends none.")
+    scope: str | None = Field(None, pattern=r"^(city|county:[0-9A-Za-z_-]{1,32})$",
+                              description="city or county:<id>; default the token's county (city for city and admin).")
+
+
+class PlannedAction(Model):
+    kind: str = Field(description="The intervention kind (mediation_team, legal_adviser, patrol_hours, hearing, …).")
+    entity: Entity
+    id: str
+    weeks: int
+    amount: float = Field(description="In the kind's unit (teams, advisers, hours, hearings, projects).")
+    county: str | None = Field(description="The entity's (home) county.")
+    budget: str
+    cost: float = Field(description="Drawn from the budget: amount × unit cost.")
+    probability_before: Probability
+    probability_after: Probability = Field(description="With all the plan's actions on this entity.")
+    probability_drop: float
+    expected_incidents_averted: float = Field(
+        description="Of the entity, by all its actions together (repeated on each of them).")
+    together_with: list[str] = Field(description="The other kinds the plan sends to the same entity.")
+    reasons_zh: list[str]
+    reasons_en: list[str]
+
+
+class PlanSolver(Model):
+    method: str
+    candidates: int = Field(description="(entity, option) pairs scored by the model's what-if.")
+    offered: int = Field(description="Candidates offered to the solver: with a predicted benefit and not dominated.")
+    optimality_gap: float = Field(description="Relative gap to the solver's bound on the best plan (0: optimal).")
+    bound: float = Field(description="The solver's bound on the incidents averted by the best plan.")
+    seconds: float
+
+
+class PlanResult(Model):
+    snapshot: date
+    horizon_days: int
+    scope: str
+    expected_incidents_averted: float = Field(description="Over the horizon, each entity counted once.")
+    budgets: dict[str, float]
+    budget_used: dict[str, float]
+    model_versions: dict[str, str]
+    solver: PlanSolver
+    actions: list[PlannedAction]
+    note: str | None = Field(None, description="Why the plan is empty, when it is.")

@@ -25,6 +25,7 @@ from api_world import (
 from typer.testing import CliRunner
 
 from fengqiao.errors import ConfigurationError
+from fengqiao.interventions import Plan, read_plan
 from models.bundle import load_bundle
 from models.data import load_training_table
 from pipelines.cli import app as cli
@@ -67,7 +68,8 @@ def test_health_and_readiness_need_no_token(api):
 
 PROTECTED = [("GET", "/v1/models"), ("GET", "/v1/models/village"), ("GET", "/v1/rankings/village"),
              ("GET", "/v1/villages/610722100001"), ("GET", "/v1/projects/PRJ00001"), ("POST", "/v1/score/village"),
-             ("GET", "/v1/alerts?since=2025-01-01"), ("POST", "/admin/reload"), ("GET", "/metrics")]
+             ("GET", "/v1/alerts?since=2025-01-01"), ("POST", "/admin/reload"), ("GET", "/metrics"),
+             ("POST", "/v1/plans")]
 
 
 @pytest.mark.parametrize(("method", "path"), PROTECTED)
@@ -339,6 +341,71 @@ def test_audit_log_records_each_request_without_payloads(api):
     assert set(last) == {"time", "token", "method", "route", "entity", "status"}
     assert "12345.5" not in (api.root / "audit" / "api.jsonl").read_text()
     assert any(line["status"] == 401 and line["token"] is None for line in lines)
+
+
+# -- plans ------------------------------------------------------------------------------------
+
+PLAN_BUDGETS = {"mediation_team": 4, "legal_adviser": 2, "patrol_hours": 120, "hearing": 1, "compensation": 1}
+
+
+def _plan(api: Api, scope: str, body: dict) -> httpx.Response:
+    with api.client(scope) as client:
+        return client.post("/v1/plans", json=body)
+
+
+def test_a_plan_stays_within_its_budgets_and_names_entities_the_api_serves(api):
+    response = _plan(api, "city", {"budgets": PLAN_BUDGETS})
+    assert response.status_code == 200, response.text
+    plan = response.json()
+    Plan.model_validate(plan)
+    assert plan["scope"] == "city" and plan["actions"]
+    for name, amount in PLAN_BUDGETS.items():
+        assert plan["budget_used"][name] <= amount
+    served = {e: {i["id"] for i in _all(api, "city", e)} for e in ("village", "project")}
+    assert all(a["id"] in served[a["entity"]] for a in plan["actions"])
+    assert plan["model_versions"] == {"village": "1", "project": "1"}
+    assert all(a["reasons_zh"] and a["reasons_en"] for a in plan["actions"])
+
+
+def test_county_token_plans_only_within_its_county(api):
+    own = _plan(api, f"county:{COUNTY_A}", {"budgets": PLAN_BUDGETS})
+    assert own.status_code == 200
+    plan = own.json()
+    assert plan["scope"] == f"county:{COUNTY_A}"
+    villages = {i["id"] for i in _all(api, f"county:{COUNTY_A}")}
+    projects = {i["id"] for i in _all(api, f"county:{COUNTY_A}", "project")}
+    assert all(a["id"] in (villages if a["entity"] == "village" else projects) for a in plan["actions"])
+    refused = [_plan(api, f"county:{COUNTY_A}", {"scope": scope}) for scope in ("city", f"county:{COUNTY_B}")]
+    unknown = _plan(api, "city", {"scope": "county:999999"})
+    assert {r.status_code for r in [*refused, unknown]} == {403}
+    assert len({r.content for r in [*refused, unknown]}) == 1
+
+
+def test_malformed_plan_requests_are_422_naming_the_field(api):
+    negative = _plan(api, "city", {"budgets": {"mediation_team": -1}})
+    unknown = _plan(api, "city", {"budgets": {"drones": 3}})
+    bad_scope = _plan(api, "city", {"scope": "town:610722100"})
+    assert negative.status_code == unknown.status_code == bad_scope.status_code == 422
+    assert negative.json()["error"]["field"] == "body.budgets.mediation_team"
+    assert unknown.json()["error"]["field"] == "body.budgets.drones"
+    assert bad_scope.json()["error"]["field"] == "body.scope"
+    assert "610722100" not in bad_scope.text
+
+
+def test_the_api_and_the_command_line_make_the_same_plan(api, tmp_path, monkeypatch):
+    monkeypatch.setenv("FENGQIAO_API_VILLAGE_MODEL", str(api.root / "bundles" / "1" / "village"))
+    monkeypatch.setenv("FENGQIAO_API_PROJECT_MODEL", str(api.root / "bundles" / "1" / "project"))
+    budget = ",".join(f"{k}={v}" for k, v in PLAN_BUDGETS.items())
+    result = CliRunner().invoke(cli, ["--data-root", str(api.root), "plan", "--budget", budget,
+                                      "--scope", f"county:{COUNTY_B}", "--out", str(tmp_path / "plan.json")])
+    assert result.exit_code == 0, result.output
+    written = read_plan(tmp_path / "plan.json")
+    served = _plan(api, f"county:{COUNTY_B}", {"budgets": PLAN_BUDGETS}).json()
+    key = ("kind", "entity", "id", "amount", "weeks")
+    assert [a.model_dump(include=set(key)) for a in written.actions] == [{k: a[k] for k in key} for a in served["actions"]]
+    assert served["expected_incidents_averted"] == pytest.approx(written.model_extra["expected_incidents_averted"])
+    lines = [json.loads(line) for line in (api.root / "audit" / "api.jsonl").read_text().splitlines()]
+    assert lines[-1]["route"] == "/v1/plans" and lines[-1]["entity"] == f"county:{COUNTY_B}"
 
 
 # -- rate limit, reloads, refusing to start ---------------------------------------------------

@@ -186,3 +186,24 @@ def test_county_outline_is_the_convex_hull_of_its_villages(page, api):
     expected = MultiPoint(points).convex_hull
     assert Polygon(hull).equals(expected)
     assert len(hull) == len(expected.exterior.coords) - 1, "no collinear or repeated vertices"
+
+
+def test_the_plan_panel_lists_the_county_plan_with_its_drops_and_reasons(page, api):
+    with api.client(f"county:{COUNTY_B}") as client:
+        plan = client.post("/v1/plans", json={}).json()
+    assert plan["actions"], "the default budgets buy something in the fixture's county"
+    _sign_in(page, api, f"county:{COUNTY_B}")
+    rows = page.locator("#plan tbody tr[data-id]")
+    expect(rows.first).to_be_visible()
+    shown = page.eval_on_selector_all("#plan tbody tr[data-id]", """rows => rows.map(r => ({
+        id: r.dataset.id, kind: r.dataset.kind, drop: r.cells[2].textContent, reason: r.cells[3].textContent}))""")
+    assert [(r["id"], r["kind"]) for r in shown] == [(a["id"], a["kind"]) for a in plan["actions"]]
+    first = plan["actions"][0]
+    points = f"{100 * first['probability_drop']:.1f}"
+    assert shown[0]["drop"] == (points if float(points) == 0 else f"−{points}")
+    assert shown[0]["reason"] == (first["reasons_zh"][0] if len(first["reasons_zh"]) > 1 else "")
+    expect(page.locator("#plan-summary")).to_contain_text(f"county:{COUNTY_B}")
+    page.click("#language")
+    expect(page.locator("#plan tbody tr[data-id] td.reason").first).to_have_text(
+        first["reasons_en"][-1].split(":")[0])
+    assert page.errors == []

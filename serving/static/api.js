@@ -16,12 +16,10 @@ export const session = {
   signOut() { sessionStorage.removeItem(TOKEN_KEY); },
 };
 
-export async function getJson(path, params = {}) {
-  const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== null && v !== undefined && v !== ""));
-  const url = query.toString() ? `${path}?${query}` : path;
+async function call(url, options) {
   let response;
   try {
-    response = await fetch(url, { headers: { Authorization: `Bearer ${session.token}`, Accept: "application/json" } });
+    response = await fetch(url, { ...options, headers: { Authorization: `Bearer ${session.token}`, Accept: "application/json", ...options.headers } });
   } catch (err) {
     throw new ApiFailure(0, "network");
   }
@@ -31,4 +29,13 @@ export async function getJson(path, params = {}) {
     throw new ApiFailure(response.status, code);
   }
   return response.json();
+}
+
+export async function getJson(path, params = {}) {
+  const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== null && v !== undefined && v !== ""));
+  return call(query.toString() ? `${path}?${query}` : path, { headers: {} });
+}
+
+export async function postJson(path, body) {
+  return call(path, { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
 }

@@ -1,7 +1,7 @@
 // The dashboard: signs in with a token, then shows what the token's scope allows — the ranking,
 // the village map, the alerts, the model status and one entity's explanation and history.
 
-import { ApiFailure, getJson, session } from "./api.js";
+import { ApiFailure, getJson, postJson, session } from "./api.js";
 import { signedBars, timeLine } from "./charts.js";
 import { LEVELS, STRINGS } from "./i18n.js";
 import { drawMap } from "./map.js";
@@ -22,6 +22,7 @@ const state = {
   rankingError: null,
   rankingRequest: 0,
   alerts: null,
+  plan: null,
   detail: null,
   detailRequest: 0,
   explainBy: "probability",
@@ -90,7 +91,7 @@ function applyTexts() {
 
 function signOut(message) {
   session.signOut();
-  Object.assign(state, { models: null, map: null, mapView: null, ranking: null, alerts: null, detail: null,
+  Object.assign(state, { models: null, map: null, mapView: null, ranking: null, alerts: null, plan: null, detail: null,
     entity: "village", filters: { county: "", town: "", level: "" }, offset: 0 });
   $("#dashboard-view").hidden = true;
   $("#sign-out").hidden = true;
@@ -123,6 +124,7 @@ async function start() {
   renderStatus();
   await Promise.all([ranking, alerts]);
   openFromHash();
+  loadPlan(); // after the first view: a plan takes the server a second or more to make (then it is kept)
 }
 
 // ---- model status ----
@@ -303,6 +305,41 @@ function renderAlerts() {
   if (answer.total > answer.items.length) list.append(element("li", { class: "help", text: t("alertsMore", answer.total - answer.items.length) }));
 }
 
+// ---- plan ----
+
+// The plan for the token's scope with the service's default budgets (kept by the service until a reload).
+async function loadPlan() {
+  try {
+    state.plan = await postJson("/v1/plans", {});
+  } catch (error) {
+    state.plan = { error: failed(error) };
+  }
+  if (session.token) renderPlan();
+}
+
+function renderPlan() {
+  const body = $("#plan tbody");
+  const answer = state.plan;
+  body.replaceChildren();
+  if (!answer) return;
+  if (answer.error) {
+    body.append(element("tr", {}, element("td", { colspan: 4, class: "help", text: answer.error })));
+    return;
+  }
+  $("#plan-summary").textContent = t("planHelp", answer.expected_incidents_averted.toFixed(1), answer.horizon_days, answer.scope);
+  const reasons = `reasons_${state.lang}`;
+  for (const action of answer.actions) {
+    const texts = action[reasons];
+    body.append(element("tr", { "data-id": action.id, "data-kind": action.kind },
+      element("td", {}, entityLink(action.entity, action.id, action.id)),
+      element("td", { class: "reason", text: texts[texts.length - 1].split(/[:：]/)[0] }),
+      element("td", { class: "number", text: points(-action.probability_drop) }),
+      element("td", { class: "reason", text: texts.length > 1 ? texts[0] : "" })));
+  }
+  if (!answer.actions.length) body.append(element("tr", {}, element("td", { colspan: 4, class: "help", text: t("planEmpty") })));
+  markRendered("fengqiao-plan-rendered");
+}
+
 // ---- entity panel ----
 
 function openFromHash() {
@@ -406,6 +443,7 @@ function renderAll() {
   renderRanking();
   renderLegend();
   renderAlerts();
+  renderPlan();
   renderPanel();
 }
 

@@ -64,6 +64,11 @@ export const STRINGS = {
     rankIn: (r) => `第 ${r} 名`,
     levels: { red: "红色", orange: "橙色", yellow: "黄色", blue: "蓝色" },
     newSinceLastWeek: "上周未评分",
+    plan: "预防部署建议",
+    planHelp: (averted, days, scope) => `按默认预算，预计 ${days} 天内减少事件 ${averted} 起(范围:${scope})。`,
+    planAction: "措施",
+    planDrop: "概率下降",
+    planEmpty: "在当前预算下没有可减少事件的措施。",
   },
   en: {
     title: "Fengqiao · grassroots governance early warning",
@@ -128,6 +133,11 @@ export const STRINGS = {
     rankIn: (r) => `rank ${r}`,
     levels: { red: "Red", orange: "Orange", yellow: "Yellow", blue: "Blue" },
     newSinceLastWeek: "not scored last week",
+    plan: "Prevention plan",
+    planHelp: (averted, days, scope) => `With the default budgets: ${averted} incidents averted expected within ${days} days (scope: ${scope}).`,
+    planAction: "Action",
+    planDrop: "Drop in probability",
+    planEmpty: "No action averts an incident within the current budgets.",
   },
 };
 

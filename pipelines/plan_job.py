@@ -1,0 +1,67 @@
+"""The plan job: the champions, the latest snapshot and the catalogue in; ``plan.json`` out."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from fengqiao.errors import ConfigurationError
+from fengqiao.interventions import load_catalogue
+from fengqiao.publish import write_atomic
+from fengqiao.settings import Settings
+from models.bundle import ScoringBundle, load_bundle
+from models.prevention import check_budgets, make_plan, read_planning_inputs, scope_county
+from pipelines.jobs import JobResult
+
+SHOWN = 10
+"""Actions listed in the job's summary (the file holds them all)."""
+
+
+def load_champions(settings: Settings) -> dict[str, ScoringBundle]:
+    """The bundle of each entity kind the settings serve (FENGQIAO_API_<ENTITY>_MODEL, else the
+    registry's champion)."""
+    sources = {e: settings.model_source(e) for e in settings.api_entities}
+    if any(s.startswith(("models:/", "runs:/")) for s in sources.values()):
+        from models.tracking import use_store
+
+        use_store(settings.tracking_uri)
+    return {e: load_bundle(s) for e, s in sources.items()}
+
+
+def plan_job(settings: Settings, budgets: Mapping[str, float], scope: str, out: Path) -> JobResult:
+    """Plan for ``scope`` with the settings' default budgets, ``budgets`` replacing them by name,
+    and write the plan to ``out``. A bad budget or scope is a ConfigurationError naming the
+    command-line option."""
+    started = time.perf_counter()
+    catalogue = load_catalogue(settings.interventions_config)
+    try:
+        chosen = check_budgets({**settings.plan_budgets, **budgets}, catalogue)
+    except ConfigurationError as err:
+        raise ConfigurationError(f"--budget: {err}") from None
+    bundles = load_champions(settings)
+    inputs = read_planning_inputs(settings.warehouse_dir, bundles)
+    try:
+        scope_county(scope, inputs.counties())
+    except ConfigurationError as err:
+        raise ConfigurationError(f"--scope: {err}") from None
+    plan = make_plan(inputs, bundles, catalogue, chosen, scope)
+    write_atomic(out, lambda path: path.write_text(json.dumps(plan, ensure_ascii=False, indent=1), encoding="utf-8"))
+    return JobResult("plan", time.perf_counter() - started, summary(plan, out))
+
+
+def summary(plan: dict, out: Path) -> list[str]:
+    """The plan in a few lines: totals, budgets used, the first actions."""
+    used = ", ".join(f"{b} {plan['budget_used'][b]:g}/{amount:g}" for b, amount in plan["budgets"].items())
+    lines = [(f"{len(plan['actions'])} actions for {plan['scope']} at snapshot {plan['snapshot']}: "
+             f"{plan['expected_incidents_averted']:.2f} incidents averted expected within {plan['horizon_days']} days "
+             f"(optimality gap {plan['solver']['optimality_gap']:.1e})"), f"budgets used: {used}"]
+    if "note" in plan:
+        lines.append(plan["note"])
+    lines += [f"  {a['kind']:<15} {a['entity']:<8} {a['id']:<12} p {a['probability_before']:.3f} → "
+              f"{a['probability_after']:.3f}  averts {a['expected_incidents_averted']:.3f}"
+              for a in plan["actions"][:SHOWN]]
+    if len(plan["actions"]) > SHOWN:
+        lines.append(f"  … and {len(plan['actions']) - SHOWN} more")
+    return [*lines, f"written to {out}"]

@@ -1,0 +1,94 @@
+"""``POST /v1/plans``: the planner over the live models and the rows they score.
+
+The planning inputs are built from the live state — the latest snapshot's feature rows the
+service already holds, each entity's counties by the API's scope rule, and the villages'
+population from the warehouse's ``regions`` — once per live state, so a plan always matches the
+scores the other routes show. Plans are kept per live state, scope and budgets: asking again
+(the dashboard does on every load) costs nothing until a reload.
+
+Scope: a county token plans within its county only (its default scope); another county or the
+city is the routes' one 403 answer, as is a county the data does not know.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+
+import numpy as np
+
+from features.warehouse import read_table
+from fengqiao.errors import ConfigurationError
+from fengqiao.interventions import Catalogue
+from models.prevention import EntityRows, PlanningInputs, make_plan
+from serving import schemas
+from serving.errors import NOT_VISIBLE, ApiError
+from serving.scored import ScoredEntities
+from serving.service import RiskService
+from serving.tokens import Principal
+
+
+def planning_inputs(live: Mapping[str, ScoredEntities], population: Mapping[str, float]) -> PlanningInputs:
+    """The latest snapshot's rows of each live entity kind, ids ascending (``places.ids`` are)."""
+    rows = {}
+    for entity, scored in live.items():
+        present = np.flatnonzero(scored.present[scored.latest])
+        ids = scored.places.ids[present]
+        people = (np.array([population.get(v, np.nan) for v in ids], dtype=float) if entity == "village"
+                  else np.full(len(ids), np.nan))
+        rows[entity] = EntityRows(entity, ids, scored.features[scored.latest, present],
+                                  tuple(scored.places.counties[i] for i in present),
+                                  scored.places.county_id[present], people)
+    return PlanningInputs(max(s.snapshots[-1] for s in live.values()), rows)
+
+
+class Planner:
+    """Plans for principals over the service's live state (see the module docstring)."""
+
+    def __init__(self, service: RiskService, catalogue: Catalogue, default_budgets: Mapping[str, float]) -> None:
+        self.service = service
+        self.catalogue = catalogue
+        self.default_budgets = dict(default_budgets)
+        self._lock = threading.Lock()
+        self._state: tuple[Mapping[str, ScoredEntities], PlanningInputs] | None = None
+        self._plans: dict[tuple, schemas.PlanResult] = {}
+
+    def _inputs(self, live: Mapping[str, ScoredEntities]) -> PlanningInputs:
+        with self._lock:
+            if self._state is None or self._state[0] is not live:
+                regions = read_table(self.service.warehouse, "regions")
+                population = ({} if regions is None or "population" not in regions.columns else
+                              dict(zip(regions["village_id"].astype("str"), regions["population"].astype(float))))
+                self._state = (live, planning_inputs(live, population))
+                self._plans = {}
+            return self._state[1]
+
+    def plan(self, principal: Principal, request: schemas.PlanRequest) -> schemas.PlanResult:
+        """The plan for ``request`` as ``principal`` may ask it."""
+        own = f"county:{principal.county}" if principal.county is not None else "city"
+        scope = request.scope or own
+        if principal.county is not None and scope != own:
+            raise NOT_VISIBLE
+        for name in request.budgets:
+            if name not in self.catalogue.budgets():
+                raise ApiError(422, "unknown_budget", f"Not a budget of the intervention kinds; known: "
+                               f"{', '.join(self.catalogue.budgets())}.", f"body.budgets.{name}")
+        budgets = {**self.default_budgets, **request.budgets}
+        live = self.service.live
+        inputs = self._inputs(live)
+        if scope != "city" and scope.removeprefix("county:") not in inputs.counties():
+            raise NOT_VISIBLE
+        key = (scope, tuple(sorted(budgets.items())))
+        with self._lock:
+            kept = self._plans.get(key) if self._state is not None and self._state[0] is live else None
+        if kept is not None:
+            return kept
+        try:
+            plan = make_plan(inputs, {e: s.bundle for e, s in live.items()}, self.catalogue, budgets, scope)
+        except ConfigurationError as err:
+            raise ApiError(422, "invalid_request", str(err), "body") from None
+        result = schemas.PlanResult.model_validate(plan)
+        with self._lock:
+            if self._state is not None and self._state[0] is live:
+                self._plans[key] = result
+        return result

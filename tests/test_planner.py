@@ -1,0 +1,256 @@
+"""The planner: what-if rows exactly as the catalogue says, plans within budgets and scope, the
+same plan for the same inputs, clear errors, and a solver at least as good as greedy and equal
+to brute force."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from planning_world import COUNTIES, VILLAGE_FEATURES, planning_inputs, train
+
+from fengqiao.errors import ConfigurationError
+from fengqiao.interventions import HOURS_PER_PATROL_ROUND, Catalogue, Plan
+from models.prevention import check_budgets, expected_incidents, make_plan, parse_budgets
+from models.prevention.options import Option, entity_options, option_costs, option_rows
+from models.prevention.solver import choose, undominated
+from models.prevention.whatif import apply_changes
+
+CATALOGUE = Catalogue()
+ALL = {"mediation_team": 6, "legal_adviser": 3, "patrol_hours": 200, "hearing": 2, "compensation": 1}
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    root = tmp_path_factory.mktemp("planning-bundles")
+    return {e: train(root / e, e) for e in ("village", "project")}
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    return planning_inputs()
+
+
+def _without_timing(plan: dict) -> dict:
+    return {**plan, "solver": {k: v for k, v in plan["solver"].items() if k != "seconds"}}
+
+
+# -- what-if rows ---------------------------------------------------------------------------
+
+def test_what_if_rows_change_the_features_exactly_as_the_catalogue_says():
+    row = np.array([[2.0, 4.0, 10.0, 0.0, 1.0, 5.0, 12.0, 9.0]])
+    option = Option((("mediation_team", 2.0), ("legal_adviser", 1.0), ("patrol_hours", 80.0)))
+    changed = option_rows(row, VILLAGE_FEATURES, CATALOGUE, [option], np.array([2000.0]))[0]
+    per_week = 80.0 / 4 / HOURS_PER_PATROL_ROUND
+    expected = {"incidents_90d": 2.0, "mediators": 4.0 + 3 * 2, "mediators_per_10k_people": 10.0 + 3 * 2 * 10_000 / 2000,
+                "legal_adviser": 1.0, "patrols_7d": 1.0 + per_week, "patrols_30d": 5.0 + per_week * 30 / 7,
+                "patrols_90d": 12.0 + per_week * 90 / 7, "days_since_last_patrol": 3.5}
+    assert dict(zip(VILLAGE_FEATURES, changed.tolist())) == pytest.approx(expected, rel=1e-12)
+
+
+def test_what_if_keeps_unknown_counts_unknown_and_establishes_set_and_clipped_values():
+    kind = CATALOGUE.kind("patrol_hours")
+    row = np.full((1, len(VILLAGE_FEATURES)), np.nan)
+    changed = apply_changes(row, VILLAGE_FEATURES, kind.features, np.array([40.0]), 4, np.array([np.nan]))[0]
+    assert np.isnan(changed[VILLAGE_FEATURES.index("patrols_7d")])
+    assert changed[VILLAGE_FEATURES.index("days_since_last_patrol")] == 3.5
+    mediation = CATALOGUE.kind("mediation_team")
+    no_people = apply_changes(np.zeros((1, len(VILLAGE_FEATURES))), VILLAGE_FEATURES, mediation.features,
+                              np.array([1.0]), 8, np.array([0.0]))[0]
+    assert no_people[VILLAGE_FEATURES.index("mediators")] == 3.0
+    assert np.isnan(no_people[VILLAGE_FEATURES.index("mediators_per_10k_people")])
+
+
+def test_changes_to_features_the_model_lacks_are_left_out():
+    row = np.array([[1.0, 2.0]])
+    kind = CATALOGUE.kind("hearing")
+    assert apply_changes(row, ["linked_incidents_90d", "other"], kind.features, np.ones(1), 4, np.ones(1)).tolist() == [[1.0, 2.0]]
+
+
+def test_options_combine_kinds_once_each_with_amount_steps_for_additive_kinds():
+    options = entity_options(CATALOGUE, "village", ALL, amount_steps=3)
+    assert len(options) == 4 * 2 * 4 - 1
+    assert all(len({k for k, _ in o.actions}) == len(o.actions) for o in options)
+    patrols = sorted({a for o in options for k, a in o.actions if k == "patrol_hours"})
+    assert patrols == [40.0, 80.0, 120.0]
+    assert entity_options(CATALOGUE, "village", {"legal_adviser": 1}, 3) == [Option((("legal_adviser", 1.0),))]
+    costs = option_costs(CATALOGUE, [Option((("mediation_team", 2.0), ("patrol_hours", 40.0)))], CATALOGUE.budgets())
+    assert dict(zip(CATALOGUE.budgets(), costs[0].tolist()))["patrol_hours"] == 40.0
+
+
+def test_expected_incidents_read_the_probability_as_a_poisson_count():
+    assert expected_incidents(np.array([0.0, 1 - np.exp(-1.0), 1 - np.exp(-0.25)])) == pytest.approx([0.0, 1.0, 0.25])
+
+
+# -- plans ----------------------------------------------------------------------------------
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(budgets=st.fixed_dictionaries({b: st.integers(0, 12).map(float) | st.floats(0, 300) for b in ALL}),
+       scope=st.sampled_from(["city", *(f"county:{c}" for c in COUNTIES)]))
+def test_a_plan_never_exceeds_a_budget_or_leaves_its_scope(bundles, inputs, budgets, scope):
+    plan = make_plan(inputs, bundles, CATALOGUE, budgets, scope)
+    for name, amount in budgets.items():
+        assert plan["budget_used"][name] <= amount + 1e-9
+        assert sum(a["cost"] for a in plan["actions"] if a["budget"] == name) == pytest.approx(plan["budget_used"][name])
+    county = None if scope == "city" else scope.removeprefix("county:")
+    for action in plan["actions"]:
+        rows = inputs.rows[action["entity"]]
+        i = list(rows.ids).index(action["id"])
+        assert county is None or county in rows.counties[i]
+    pairs = [(a["entity"], a["id"], a["kind"]) for a in plan["actions"]]
+    assert len(pairs) == len(set(pairs))
+    Plan.model_validate(plan)
+    assert plan["expected_incidents_averted"] == pytest.approx(
+        sum({(a["entity"], a["id"]): a["expected_incidents_averted"] for a in plan["actions"]}.values()))
+
+
+def test_the_same_inputs_give_the_same_plan(bundles, inputs):
+    first = make_plan(inputs, bundles, CATALOGUE, ALL, "city")
+    second = make_plan(planning_inputs(), bundles, CATALOGUE, dict(reversed(list(ALL.items()))), "city")
+    assert first["actions"]
+    assert json.dumps(_without_timing(first)) == json.dumps(_without_timing(second))
+
+
+def test_a_combination_is_valued_by_its_joint_what_if_not_a_sum(bundles, inputs):
+    plan = make_plan(inputs, bundles, CATALOGUE, ALL, "city")
+    rows = inputs.rows["village"]
+    for action in (a for a in plan["actions"] if a["entity"] == "village"):
+        i = list(rows.ids).index(action["id"])
+        together = [a for a in plan["actions"] if a["id"] == action["id"]]
+        option = Option(tuple(sorted(((a["kind"], a["amount"]) for a in together),
+                                     key=lambda ka: list(CATALOGUE.kinds).index(ka[0]))))
+        changed = option_rows(rows.X[i:i + 1], bundles["village"].feature_names, CATALOGUE, [option],
+                              rows.population[i:i + 1])
+        assert action["probability_after"] == pytest.approx(float(bundles["village"].probability(changed)[0]), abs=1e-12)
+        assert action["probability_before"] == pytest.approx(float(bundles["village"].probability(rows.X[i:i + 1])[0]))
+
+
+def test_actions_carry_reasons_in_both_languages_and_the_action_in_words(bundles, inputs):
+    plan = make_plan(inputs, bundles, CATALOGUE, {"legal_adviser": 2}, "county:C1")
+    assert plan["actions"] and {a["kind"] for a in plan["actions"]} == {"legal_adviser"}
+    for action in plan["actions"]:
+        assert action["reasons_en"][-1].startswith("assign a legal adviser for 26 weeks")
+        assert action["reasons_zh"][-1].startswith("配备法律顾问")
+        assert len(action["reasons_zh"]) == len(action["reasons_en"]) >= 1
+        assert action["county"] == "C1" and action["probability_drop"] > 0
+
+
+def test_a_budget_below_every_cost_gives_an_empty_plan_that_says_why(bundles, inputs):
+    plan = make_plan(inputs, bundles, CATALOGUE, {"patrol_hours": 10}, "city")
+    assert plan["actions"] == [] and plan["expected_incidents_averted"] == 0
+    assert "budget" in plan["note"]
+
+
+@pytest.mark.parametrize(("text", "named"), [("mediation_team=", "mediation_team="), ("=5", "=5"),
+                                              ("patrol_hours=many", "patrol_hours"), ("mediation_team", "mediation_team")])
+def test_malformed_budget_text_is_an_error_naming_the_entry(text, named):
+    with pytest.raises(ConfigurationError, match=named):
+        parse_budgets(text)
+
+
+def test_negative_unknown_or_infinite_budgets_and_unknown_scopes_are_errors(bundles, inputs):
+    assert parse_budgets("mediation_team=20, patrol_hours=500") == {"mediation_team": 20.0, "patrol_hours": 500.0}
+    with pytest.raises(ConfigurationError, match="'mediation_team' must be a finite amount of at least 0"):
+        check_budgets({"mediation_team": -1}, CATALOGUE)
+    with pytest.raises(ConfigurationError, match="unknown budget 'drones'"):
+        make_plan(inputs, bundles, CATALOGUE, {"drones": 3}, "city")
+    with pytest.raises(ConfigurationError, match="finite"):
+        check_budgets({"patrol_hours": float("inf")}, CATALOGUE)
+    with pytest.raises(ConfigurationError, match="no such county"):
+        make_plan(inputs, bundles, CATALOGUE, ALL, "county:C9")
+    with pytest.raises(ConfigurationError, match="not city or county"):
+        make_plan(inputs, bundles, CATALOGUE, ALL, "town:T1")
+
+
+# -- the solver -----------------------------------------------------------------------------
+
+def _instance(data, n_groups: int, per_group: int, n_budgets: int):
+    """Random benefits (some not positive), integer costs and budgets (some zero)."""
+    k = n_groups * per_group
+    benefit = np.array(data.draw(st.lists(st.floats(-0.2, 2.0), min_size=k, max_size=k)))
+    cost = np.array(data.draw(st.lists(st.integers(0, 6), min_size=k * n_budgets, max_size=k * n_budgets)),
+                    dtype=float).reshape(k, n_budgets)
+    budgets = np.array(data.draw(st.lists(st.integers(0, 12), min_size=n_budgets, max_size=n_budgets)), dtype=float)
+    return benefit, cost, np.repeat(np.arange(n_groups), per_group), budgets
+
+
+def _greedy(benefit, cost, group, budgets) -> float:
+    """Best benefit per unit of cost first, skipping what no longer fits or whose entity is taken."""
+    left, taken, total = budgets.copy(), set(), 0.0
+    for c in sorted(np.flatnonzero(benefit > 0), key=lambda c: -benefit[c] / max(cost[c].sum(), 1e-9)):
+        if group[c] not in taken and np.all(cost[c] <= left):
+            left -= cost[c]
+            taken.add(group[c])
+            total += benefit[c]
+    return total
+
+
+def _brute_force(benefit, cost, group, budgets) -> float:
+    """Every choice of at most one candidate per group."""
+    per_group = [[None, *np.flatnonzero(group == g)] for g in np.unique(group)]
+    best = 0.0
+    for pick in itertools.product(*per_group):
+        chosen = [c for c in pick if c is not None]
+        if np.all(cost[chosen].sum(axis=0) <= budgets):
+            best = max(best, float(benefit[chosen].sum()))
+    return best
+
+
+def _solved(data, n_groups: int, per_group: int):
+    """A random instance and the solver's selection, checked feasible: within every budget, at
+    most one candidate per group."""
+    benefit, cost, group, budgets = _instance(data, n_groups, per_group, n_budgets=2)
+    selection = choose(benefit, cost, group, budgets)
+    chosen = selection.chosen
+    assert np.all(cost[chosen].sum(axis=0) <= budgets + 1e-9) and len(set(group[chosen])) == len(chosen)
+    return selection, (benefit, cost, group, budgets)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_the_integer_programme_is_at_least_as_good_as_greedy(data):
+    selection, instance = _solved(data, n_groups=8, per_group=3)
+    assert selection.total >= _greedy(*instance) - 1e-9
+    assert selection.gap <= 1e-6 and selection.bound >= selection.total - 1e-9
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_the_integer_programme_equals_brute_force_on_tiny_instances(data):
+    selection, instance = _solved(data, n_groups=4, per_group=2)
+    assert selection.total == pytest.approx(_brute_force(*instance), abs=1e-6)
+
+
+def test_the_solver_never_chooses_what_averts_nothing_or_cannot_be_paid():
+    selection = choose(np.array([1.0, 0.0, -1.0, 5.0]), np.array([[1.0], [1.0], [1.0], [9.0]]),
+                       np.arange(4), np.array([3.0]))
+    assert selection.chosen.tolist() == [0] and selection.total == 1.0
+
+
+def test_scoring_in_small_batches_gives_the_same_candidates(bundles, inputs, monkeypatch):
+    from models.prevention import planner
+
+    whole = planner.score_candidates(inputs.rows["village"], bundles["village"], CATALOGUE, ALL, None)
+    monkeypatch.setattr(planner, "BATCH_ROWS", 40)
+    batched = planner.score_candidates(inputs.rows["village"], bundles["village"], CATALOGUE, ALL, None)
+    assert len(whole.options) > 1 and np.array_equal(whole.after, batched.after)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_leaving_out_dominated_options_keeps_the_optimum(data):
+    n, m = 5, 4
+    benefit = np.array(data.draw(st.lists(st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.0]), min_size=n * m,
+                                          max_size=n * m))).reshape(n, m)
+    cost = np.array(data.draw(st.lists(st.integers(0, 3), min_size=m * 2, max_size=m * 2)), dtype=float).reshape(m, 2)
+    budgets = np.array(data.draw(st.lists(st.integers(0, 8), min_size=2, max_size=2)), dtype=float)
+    group = np.repeat(np.arange(n), m)
+    offered = undominated(benefit, cost)
+    every = choose(benefit.ravel(), np.tile(cost, (n, 1)), group, budgets)
+    pruned = choose(np.where(offered, benefit, 0.0).ravel(), np.tile(cost, (n, 1)), group, budgets)
+    assert pruned.total == pytest.approx(every.total, abs=1e-9)
+    assert offered.any(axis=1).all(), "an entity's best option is never dominated"
