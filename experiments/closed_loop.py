@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 from results_table import RESULTS
 
-from fengqiao.interventions import Catalogue, Plan, load_catalogue
+from fengqiao.interventions import Plan, load_catalogue
 from fengqiao.settings import Settings
 from models.bundle import ScoringBundle, load_bundle
 from models.bundle.export import BundleFacts, export_model
@@ -198,6 +198,21 @@ def county_table(record: dict, week: int) -> list[str]:
     return [*lines, ""]
 
 
+def by_county_totals(record: dict) -> list[str]:
+    """Incidents by county over the weeks done, both arms, with the mean share of resources."""
+    weeks = record["weeks"]
+    head = ["county", "population", "incidents (planning)", "incidents (no planning)", "difference",
+            "mean share of resources in the field", "mean share of alerts"]
+    lines = ["**Over the whole run**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in record["counties"]:
+        planned = sum(w["incidents_by_county_planned"][c] for w in weeks)
+        plain = sum(w["incidents_by_county_plain"][c] for w in weeks)
+        lines.append(f"| {c} | {record['population_share'][c]:.3f} | {planned:.0f} | {plain:.0f} | "
+                     f"{plain - planned:.0f} | {np.mean([w['resource_share'][c] for w in weeks]):.3f} | "
+                     f"{np.mean([w['alert_share'][c] for w in weeks]):.3f} |")
+    return [*lines, ""]
+
+
 def write_results(record: dict, folder: Path) -> None:
     """``<stem>.md`` and ``.json`` in ``folder`` from what has been measured so far."""
     weeks = record["weeks"]
@@ -223,27 +238,27 @@ def write_results(record: dict, folder: Path) -> None:
     lines = [
         "# The closed loop: score → plan → simulate → ingest, week by week",
         "",
-        f"`python experiments/closed_loop.py {record['argv']}` — {'complete' if record['complete'] else 'CUT SHORT'}: "
+        (f"`python experiments/closed_loop.py {record['argv']}` — {'complete' if record['complete'] else 'CUT SHORT'}: "
         f"{done} of {record['weeks_asked']} weeks. World seed {record['world_seed']}, scale "
         f"{record['scale']}, {record['years']} years, continued from {record['start']} with loop seed {record['loop_seed']}; both arms share "
         "their random numbers (one world, one run: the recorded difference is one draw; the expected "
-        "difference Σλ is exact for this world and these plans).",
-        f"Budgets ({BUDGET_RULES[record['budget_rule']]}): {record['budgets']}. Models refitted every {record['retrain_every']} weeks "
-        "on the planning arm's own data (calibrated LightGBM, default parameters).",
+        "difference Σλ is exact for this world and these plans)."),
+        (f"Budgets ({BUDGET_RULES[record['budget_rule']]}): {record['budgets']}. Models refitted every {record['retrain_every']} weeks "
+        "on the planning arm's own data (calibrated LightGBM, default parameters)."),
         "",
-        f"**Totals over {done} weeks.** Incidents recorded: planning {totals['incidents_planned']}, no planning "
+        (f"**Totals over {done} weeks.** Incidents recorded: planning {totals['incidents_planned']}, no planning "
         f"{totals['incidents_plain']}, difference {totals['incidents_plain'] - totals['incidents_planned']} "
         f"({totals['incidents_relative']:.1%}); weekly differences have standard deviation "
         f"{totals['weekly_difference_sd']:.2f}. Expected incidents (Σλ): planning {totals['expected_planned']:.1f}, "
         f"no planning {totals['expected_plain']:.1f}, averted {totals['expected_averted']:.1f} "
         f"({totals['expected_relative']:.1%}). The plans' own predictions summed to {totals['plan_averted']:.1f} "
-        "(each plan over its 30-day horizon, so they overlap and are not comparable one to one).",
+        "(each plan over its 30-day horizon, so they overlap and are not comparable one to one)."),
         "",
-        "Columns: *alerts as in week 1* — share of the week's alerts that were alerts in week 1; *new actions "
+        ("Columns: *alerts as in week 1* — share of the week's alerts that were alerts in week 1; *new actions "
         "to earlier villages* — share of the week's new village actions (cost, mean over budgets) going to "
         "villages that had an action before; *alerts' distance from true risk* — total-variation distance "
         "between the counties' shares of alerts and of true expected incidents that week (0: alerts spread "
-        "over counties as the risk is).",
+        "over counties as the risk is)."),
         "",
         "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
         *["| " + " | ".join(str(x) for x in r) + " |" for r in rows],
@@ -253,9 +268,14 @@ def write_results(record: dict, folder: Path) -> None:
     ]
     for week in sorted({1, min(13, done), done}):
         lines += county_table(record, week)
-    lines += [f"Timing per week (s, median over weeks): {record['median_seconds']}. Fits: "
-              f"{record['fit_seconds']} s each refit (both entity kinds). 2 shared cores: timings are noisy.", ""]
-    lines += record.get("reading", [])
+    lines += by_county_totals(record)
+    checked = [w for w in weeks if w.get("plain_alerts_as_week1") is not None]
+    if checked:
+        lines += ["Alerts that were alerts in week 1, same bundles, planning vs no planning: "
+                  + "; ".join(f"week {w['week']} {w['alerts_as_week1']:.3f} vs {w['plain_alerts_as_week1']:.3f}"
+                              for w in checked) + ".", ""]
+    lines += [(f"Timing per week (s, median over weeks): {record['median_seconds']}. Fits: "
+              f"{record['fit_seconds']} s each refit (both entity kinds). 2 shared cores: timings are noisy."), ""]
     text = "\n".join(lines) + "\n"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{record['stem']}.md").write_text(text)
@@ -346,13 +366,14 @@ def run_loop(args: argparse.Namespace) -> dict:
         steps["plan"] = time.perf_counter() - t0
         alerted = alerts(bundles["village"], inputs.rows["village"], base.alert_budget)
         first_alerts = first_alerts or set(alerted)
-        plain_share = None
+        plain_share, plain_as_week1 = None, None
         if week in checkpoints:
             plain.observe()
             steps.update({f"plain {s}": v for s, v in plain.seconds.items()})
             plain_rows = read_planning_inputs(plain.settings.warehouse_dir, bundles).rows["village"]
             plain_alerted = alerts(bundles["village"], plain_rows, base.alert_budget)
             plain_share = shares(pd.Series(1.0, index=county_of[regions["village_id"].isin(plain_alerted)]), counties)
+            plain_as_week1 = round(len(first_alerts & set(plain_alerted)) / max(len(plain_alerted), 1), 4)
         actions = plan["actions"]
         repeats = repeat_share(actions, served)
         served |= {a["id"] for a in actions if a["entity"] == "village"}
@@ -377,6 +398,7 @@ def run_loop(args: argparse.Namespace) -> dict:
             "resource_share": resource_shares(in_field(sent, week), list(budgets), counties),
             "new_resource_share": resource_shares(actions, list(budgets), counties),
             "alerts_as_week1": round(len(first_alerts & set(alerted)) / max(len(alerted), 1), 4),
+            "plain_alerts_as_week1": plain_as_week1,
             "repeat_share": repeats,
             "alert_distance_from_truth": round(0.5 * sum(abs(alert_share[c] - true_share[c]) for c in counties), 4),
             "steps": {s: round(v, 1) for s, v in steps.items()}, "seconds": time.perf_counter() - started})

@@ -5,12 +5,11 @@ on without plans, and what it records is sane."""
 from __future__ import annotations
 
 import json
-from datetime import date
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from pipelines.simulate.config import SimulationConfig
