@@ -118,9 +118,11 @@ def engine_options(settings: Settings, city: City) -> EngineOptions:
     return EngineOptions(timezone=settings.timezone, neighbours=neighbours, calendar=city.calendar)
 
 
-def features_job(settings: Settings, mapper: Mapper | None = None) -> JobResult:
+def features_job(settings: Settings, mapper: Mapper | None = None, as_of: pd.Timestamp | None = None) -> JobResult:
     """Build the point-in-time feature tables of every entity kind from the warehouse (with a
-    cluster's ``mapper``, places by county on the cluster).
+    cluster's ``mapper``, places by county on the cluster), up to ``as_of`` (default: the
+    latest event recorded; an export made on a Monday at midnight has its last snapshot on
+    that Monday only when ``as_of`` says so).
 
     A simulated world's oracle in the warehouse must share the labels' horizon: a mismatch
     stops the job before anything is written.
@@ -132,7 +134,7 @@ def features_job(settings: Settings, mapper: Mapper | None = None) -> JobResult:
     city = city_of(settings)
     builds = build_and_write(settings.warehouse_dir, snapshot_every_days=settings.snapshot_every_days,
                              horizon_days=settings.horizon_days, catalogue=city.catalogue,
-                             options=engine_options(settings, city), mapper=mapper)  # fmt: skip
+                             as_of=as_of, options=engine_options(settings, city), mapper=mapper)  # fmt: skip
     lines = [f"city configuration: {city.source}"] + (["built by county on the Dask cluster"] if mapper else [])
     lines += [str(b.summary) for b in builds]
     lines += [f"written: {features_path(settings.warehouse_dir, b.entity)}" for b in builds if b.summary.built]

@@ -105,6 +105,11 @@ class LiveWorld:
         (float32, as ``daily_intensity.npy``)."""
         return self._buffers.lam[: self.day]
 
+    def incident_log(self) -> np.ndarray:
+        """The incidents recorded so far, one row each: (day from the world's start, village
+        index, project index or -1), in the order they happened (a copy)."""
+        return self._logs[2][: self._buffers.counts[2]].copy()
+
     def world(self) -> World:
         """The world as the platform has recorded it up to today (tables drawn from the logs)."""
         config, mech = self.truth.config, self.truth.mech
