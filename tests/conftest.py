@@ -13,6 +13,26 @@ from pipelines.simulate.history import run_history
 from pipelines.simulate.mechanics import world_mechanics
 from pipelines.simulate.world import World, simulate_world
 
+
+def _import_anyio_now() -> None:
+    """Import every anyio module here, in the main thread. pytest rewrites the modules of packages
+    that ship a pytest plugin (anyio does, even under ``-p no:anyio``), and anyio imports its parts
+    lazily — inside the test servers' threads, on their first file response — where CPython
+    3.11's ``ast.parse`` is not thread-safe ("AST constructor recursion depth mismatch")."""
+    import importlib
+    import pkgutil
+
+    import anyio
+
+    for module in pkgutil.walk_packages(anyio.__path__, "anyio."):
+        try:
+            importlib.import_module(module.name)
+        except ImportError:  # a backend whose library is not installed (trio)
+            pass
+
+
+_import_anyio_now()
+
 SMALL = SimulationConfig(seed=7, scale=0.1, years=1.5, oracle_paths=8)
 """About 200 villages and 18 months: enough mechanism for integration tests, fast to make."""
 
