@@ -254,3 +254,8 @@ def test_leaving_out_dominated_options_keeps_the_optimum(data):
     pruned = choose(np.where(offered, benefit, 0.0).ravel(), np.tile(cost, (n, 1)), group, budgets)
     assert pruned.total == pytest.approx(every.total, abs=1e-9)
     assert offered.any(axis=1).all(), "an entity's best option is never dominated"
+
+
+def test_a_probability_near_one_is_read_as_a_bounded_count():
+    assert expected_incidents(np.array([1.0, 0.999999]))[0] == pytest.approx(-np.log(0.01))
+    assert np.isfinite(expected_incidents(np.array([1.0]))).all()

@@ -36,9 +36,15 @@ REASONS = 3
 """Top risk reasons shown with each action."""
 
 
+MAX_PROBABILITY = 0.99
+"""Probabilities are read at most this high: a calibration's top bin can reach 1, where the
+Poisson reading is infinite, and a what-if from 0.999999 to 0.99 would count as 9 incidents."""
+
+
 def expected_incidents(p: np.ndarray) -> np.ndarray:
-    """Expected incidents over the horizon of a Poisson count with P(at least one) = ``p``."""
-    return -np.log1p(-np.clip(np.asarray(p, dtype=float), 0.0, 1.0 - 1e-12))
+    """Expected incidents over the horizon of a Poisson count with P(at least one) = ``p``
+    (``p`` read at most ``MAX_PROBABILITY``: at most 4.6 incidents)."""
+    return -np.log1p(-np.clip(np.asarray(p, dtype=float), 0.0, MAX_PROBABILITY))
 
 
 @dataclass(frozen=True)
