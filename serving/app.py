@@ -23,7 +23,7 @@ from serving.audit import AuditLog
 from serving.dashboard import add_dashboard
 from serving.errors import ApiError, error_body, error_response, field_path
 from serving.metrics import ApiMetrics
-from serving.middleware import LimitBody, RecordRequests, SecurityHeaders
+from serving.middleware import LimitBody, RecordRequests, SecurityHeaders, SingleQueryValues
 from serving.plans import Planner
 from serving.ratelimit import RateLimiter
 from serving.routes import build_router
@@ -81,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(build_router(service, tokens, limiter, metrics, settings.api_max_page, planner))
     add_dashboard(app, service, tokens, limiter)
     app.add_middleware(LimitBody, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(SingleQueryValues)
     app.add_middleware(RecordRequests, metrics=metrics, audit=audit)
     app.add_middleware(SecurityHeaders)
     if settings.api_cors_origins:

@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from serving.audit import AuditLog
 from serving.errors import INTERNAL, ApiError, error_response
@@ -42,6 +43,26 @@ def _route(scope: Scope) -> str:
     return getattr(scope.get("route"), "path", UNMATCHED_ROUTE)
 
 log = logging.getLogger("fengqiao.api")
+
+
+class SingleQueryValues:
+    """Refuse with 422 a query that gives one parameter more than once (``?county=a&county=b``):
+    every query parameter of the API is a single value, and taking one of the two silently
+    would answer a question the caller did not ask."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("query_string"):
+            names = [name for name, _ in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)]
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                error = ApiError(422, "invalid_request", f"The query parameter {repeated[0]!r} is given more than once; "
+                                 "give it once.", f"query.{repeated[0]}")
+                await error_response(error)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class LimitBody:

@@ -381,6 +381,15 @@ def test_county_token_plans_only_within_its_county(api):
     assert len({r.content for r in [*refused, unknown]}) == 1
 
 
+def test_a_query_parameter_given_twice_is_422_naming_it(api):
+    with api.client() as client:
+        response = client.get("/v1/rankings/village", params=[("county", "610702"), ("county", "x\t")])
+        once = client.get("/v1/rankings/village", params={"county": "610702"})
+    assert response.status_code == 422 and once.status_code == 200
+    assert response.json()["error"]["field"] == "query.county"
+    assert "x\t" not in response.text
+
+
 def test_malformed_plan_requests_are_422_naming_the_field(api):
     negative = _plan(api, "city", {"budgets": {"mediation_team": -1}})
     unknown = _plan(api, "city", {"budgets": {"drones": 3}})
