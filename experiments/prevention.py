@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from models.prevention import make_plan, read_planning_inputs
 from results_table import publish
 from scipy import stats
 
@@ -38,6 +37,7 @@ from models.bundle import load_bundle
 from models.bundle.export import BundleFacts, export_model
 from models.catalogue import build_model
 from models.data import load_training_table
+from models.prevention import make_plan, read_planning_inputs
 from models.timesplit import as_datetime64, label_closed_before
 from pipelines.jobs import features_job, ingest_job, simulate_job
 from pipelines.simulate.config import SimulationConfig
@@ -106,11 +106,10 @@ def _apportion(total: int, weights: np.ndarray) -> np.ndarray:
 
 
 def rule_plan(policy: str, inputs, bundles: dict, catalogue: Catalogue, budgets: dict, rng: np.random.Generator,
-              snapshot: pd.Timestamp, horizon: int, warehouse: Path) -> dict:
-    """The plan of a baseline policy: each kind's default action, as many as its budget pays for."""
+              snapshot: pd.Timestamp, horizon: int, regions: pd.DataFrame, projects: pd.DataFrame) -> dict:
+    """The plan of a baseline policy: each kind's default action, as many as its budget pays for
+    (``regions`` and ``projects`` indexed by their ids)."""
     actions = []
-    regions = pd.read_parquet(warehouse / "regions.parquet").set_index("village_id")
-    projects = pd.read_parquet(warehouse / "projects.parquet").set_index("project_id")
     for name, kind in catalogue.kinds.items():
         rows, bundle = inputs.rows[kind.entity], bundles[kind.entity]
         n = int(budgets.get(kind.budget, 0) // (kind.default_amount * kind.unit_cost))
@@ -171,6 +170,8 @@ def main() -> None:
     mondays = evaluation_mondays(settings, args.snapshots, args.every_weeks)
     bundles = trained_bundles(settings, mondays[0], args.data / "bundles")
     world = load_world(settings.raw_dir)
+    regions = pd.read_parquet(settings.warehouse_dir / "regions.parquet").set_index("village_id")
+    projects = pd.read_parquet(settings.warehouse_dir / "projects.parquet").set_index("project_id")
     averted = {p: [] for p in POLICIES}       # per snapshot: per-replication averted incidents
     county_rows, kind_rows, snapshot_rows = [], [], []
     plan_seconds = []
@@ -183,7 +184,7 @@ def main() -> None:
         plans = {"planner": planner}
         for policy in POLICIES[1:]:
             plans[policy] = rule_plan(policy, inputs, bundles, catalogue, budgets, rng, monday,
-                                      settings.horizon_days, settings.warehouse_dir)
+                                      settings.horizon_days, regions, projects)
         row = {"snapshot": monday.date().isoformat()}
         for policy, plan in plans.items():
             result = evaluate_plan(world, Plan.model_validate(plan), catalogue, args.replications, seed=SEED + s)
