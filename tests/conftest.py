@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from pipelines.simulate.config import SimulationConfig
 from pipelines.simulate.history import run_history
 from pipelines.simulate.mechanics import world_mechanics
 from pipelines.simulate.world import World, simulate_world
+
+# ``.ci/run`` sets HYPOTHESIS_PROFILE=ci: there the property tests draw the same examples on every
+# run, so a landing is never decided by chance; elsewhere they keep exploring new ones.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def _import_anyio_now() -> None:

@@ -17,7 +17,7 @@ from fengqiao.errors import ConfigurationError
 from fengqiao.interventions import HOURS_PER_PATROL_ROUND, Catalogue, Plan
 from models.prevention import check_budgets, expected_incidents, make_plan, parse_budgets
 from models.prevention.options import Option, entity_options, option_costs, option_rows
-from models.prevention.solver import choose, undominated
+from models.prevention.solver import MIP_REL_GAP, choose, undominated
 from models.prevention.whatif import apply_changes
 
 CATALOGUE = Catalogue()
@@ -214,7 +214,8 @@ def _solved(data, n_groups: int, per_group: int):
 @given(data=st.data())
 def test_the_integer_programme_is_at_least_as_good_as_greedy(data):
     selection, instance = _solved(data, n_groups=8, per_group=3)
-    assert selection.total >= _greedy(*instance) - 1e-9
+    greedy = _greedy(*instance)
+    assert selection.total >= greedy * (1 - MIP_REL_GAP) - 1e-12
     assert selection.gap <= 1e-6 and selection.bound >= selection.total - 1e-9
 
 
@@ -223,6 +224,12 @@ def test_the_integer_programme_is_at_least_as_good_as_greedy(data):
 def test_the_integer_programme_equals_brute_force_on_tiny_instances(data):
     selection, instance = _solved(data, n_groups=4, per_group=2)
     assert selection.total == pytest.approx(_brute_force(*instance), abs=1e-6)
+
+
+def test_a_tiny_benefit_is_still_chosen():
+    """HiGHS's absolute tolerances would stop at the empty plan (found by hypothesis)."""
+    selection = choose(np.array([1.2e-7, 8.6e-111]), np.ones((2, 1)), np.arange(2), np.array([1.0]))
+    assert selection.chosen.tolist() == [0] and selection.total == 1.2e-7
 
 
 def test_the_solver_never_chooses_what_averts_nothing_or_cannot_be_paid():
@@ -252,7 +259,7 @@ def test_leaving_out_dominated_options_keeps_the_optimum(data):
     offered = undominated(benefit, cost)
     every = choose(benefit.ravel(), np.tile(cost, (n, 1)), group, budgets)
     pruned = choose(np.where(offered, benefit, 0.0).ravel(), np.tile(cost, (n, 1)), group, budgets)
-    assert pruned.total == pytest.approx(every.total, abs=1e-9)
+    assert pruned.total == pytest.approx(every.total, rel=2 * MIP_REL_GAP, abs=1e-9)
     assert offered.any(axis=1).all(), "an entity's best option is never dominated"
 
 

@@ -21,7 +21,9 @@ from scipy.sparse import csr_array, vstack
 from fengqiao.errors import FengqiaoError
 
 MIP_REL_GAP = 1e-6
-"""Relative optimality gap at which the solver stops (HiGHS's default is 1e-4)."""
+"""Relative optimality gap at which the solver stops (HiGHS's default is 1e-4). HiGHS's absolute
+gap (default 1e-6) is switched off and the objective scaled to a largest benefit of 1, so that
+a plan of tiny benefits is not stopped at the empty plan by tolerances meant for large ones."""
 
 
 def undominated(benefit: np.ndarray, cost: np.ndarray) -> np.ndarray:
@@ -74,13 +76,14 @@ def choose(benefit: np.ndarray, cost: np.ndarray, group: np.ndarray, budgets: np
     one_per_group = csr_array((np.ones(len(shared)), (rows, shared)), shape=(int(rows.max(initial=-1)) + 1, k))
     A = vstack([csr_array(cost[useful].T), one_per_group]).tocsr()
     upper = np.concatenate([budgets, np.ones(one_per_group.shape[0])])
-    result = milp(-benefit[useful], integrality=np.ones(k), bounds=Bounds(0, 1),
+    scale = float(benefit[useful].max())
+    result = milp(-benefit[useful] / scale, integrality=np.ones(k), bounds=Bounds(0, 1),
                   constraints=LinearConstraint(A, -np.inf, upper),
-                  options={"mip_rel_gap": MIP_REL_GAP, "time_limit": time_limit_s, "presolve": False})
+                  options={"mip_rel_gap": MIP_REL_GAP, "mip_abs_gap": 0.0, "time_limit": time_limit_s, "presolve": False})
     if result.x is None:
         raise FengqiaoError(f"the planner's integer programme found no plan: {result.message}")
     chosen = useful[np.flatnonzero(result.x > 0.5)]
     total = float(benefit[chosen].sum())
-    bound = float(-result.mip_dual_bound) if result.mip_dual_bound is not None else total
+    bound = float(-result.mip_dual_bound) * scale if result.mip_dual_bound is not None else total
     gap = float(result.mip_gap) if result.mip_gap is not None else 0.0
     return Selection(chosen, total, max(bound, total), max(gap, 0.0))
