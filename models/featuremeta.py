@@ -33,6 +33,13 @@ _ACTIONABLE = re.compile(
     r"mediators|mediators_per_10k_people|legal_adviser|patrols_\d+d|days_since_last_patrol"
     r"|hearing_held|active_projects_without_hearing|compensation_ratio|compensation_gap"
 )
+_LEVER_SIGNS = (
+    (re.compile(r"mediators|mediators_per_10k_people|legal_adviser|patrols_\d+d|hearing_held|compensation_ratio"), -1),
+    (re.compile(r"days_since_last_patrol|active_projects_without_hearing|compensation_gap"), 1),
+)
+"""The levers' known causal signs: more mediation, advice, patrols, hearings or compensation never
+raises risk; longer without a patrol, more projects without a hearing, a larger gap to the
+compensation standard never lowers it."""
 OTHER_GROUP = "other"
 """Group of features the registry does not know (models trained elsewhere)."""
 
@@ -86,7 +93,16 @@ def feature_description(entity: str | None, name: str) -> dict:
 def monotone_sign(entity: str, name: str) -> int:
     """+1 where more of the feature can never lower risk — open (unresolved, unclosed)
     cases, petitions in total and collective or leapfrog, past incidents and their rates —
-    else 0 (unconstrained: kinds and channels of cases, ratios, trends, recency)."""
+    and each lever's known sign (``_LEVER_SIGNS``), else 0 (unconstrained: kinds and channels
+    of cases, ratios, trends, recency).
+
+    A lever is constrained because the planner reads the model's what-if on it as an effect.
+    Observed data confound it — mediation teams and patrols go where trouble already is — and
+    an unconstrained model learns that deployment pattern, predicting that a team sent raises
+    the risk it is sent to lower."""
+    for pattern, sign in _LEVER_SIGNS:
+        if pattern.fullmatch(name):
+            return sign
     registry = _registry(entity)
     if name in registry and registry[name].unit not in _MONOTONE_UNITS:
         return 0

@@ -46,7 +46,7 @@ def plan_job(settings: Settings, budgets: Mapping[str, float], scope: str, out: 
         scope_county(scope, inputs.counties())
     except ConfigurationError as err:
         raise ConfigurationError(f"--scope: {err}") from None
-    plan = make_plan(inputs, bundles, catalogue, chosen, scope)
+    plan = make_plan(inputs, bundles, catalogue, chosen, scope, effect=settings.plan_effect)
     write_atomic(out, lambda path: path.write_text(json.dumps(plan, ensure_ascii=False, indent=1), encoding="utf-8"))
     return JobResult("plan", time.perf_counter() - started, summary(plan, out))
 

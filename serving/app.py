@@ -77,7 +77,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    planner = Planner(service, load_catalogue(settings.interventions_config), settings.plan_budgets)
+    planner = Planner(service, load_catalogue(settings.interventions_config), settings.plan_budgets,
+                      settings.plan_effect)
     app.include_router(build_router(service, tokens, limiter, metrics, settings.api_max_page, planner))
     add_dashboard(app, service, tokens, limiter)
     app.add_middleware(LimitBody, max_bytes=settings.api_max_body_bytes)

@@ -45,10 +45,12 @@ def planning_inputs(live: Mapping[str, ScoredEntities], population: Mapping[str,
 class Planner:
     """Plans for principals over the service's live state (see the module docstring)."""
 
-    def __init__(self, service: RiskService, catalogue: Catalogue, default_budgets: Mapping[str, float]) -> None:
+    def __init__(self, service: RiskService, catalogue: Catalogue, default_budgets: Mapping[str, float],
+                 effect: str) -> None:
         self.service = service
         self.catalogue = catalogue
         self.default_budgets = dict(default_budgets)
+        self.effect = effect
         self._lock = threading.Lock()
         self._state: tuple[Mapping[str, ScoredEntities], PlanningInputs] | None = None
         self._plans: dict[tuple, schemas.PlanResult] = {}
@@ -84,7 +86,8 @@ class Planner:
         if kept is not None:
             return kept
         try:
-            plan = make_plan(inputs, {e: s.bundle for e, s in live.items()}, self.catalogue, budgets, scope)
+            plan = make_plan(inputs, {e: s.bundle for e, s in live.items()}, self.catalogue, budgets, scope,
+                             effect=self.effect)
         except ConfigurationError as err:
             raise ApiError(422, "invalid_request", str(err), "body") from None
         result = schemas.PlanResult.model_validate(plan)

@@ -252,11 +252,16 @@ class PlannedAction(Model):
     budget: str
     cost: float = Field(description="Drawn from the budget: amount × unit cost.")
     probability_before: Probability
-    probability_after: Probability = Field(description="With all the plan's actions on this entity.")
+    probability_after: Probability = Field(
+        description="With all the plan's actions on this entity, as the plan's effect reading values them.")
+    probability_what_if: Probability = Field(
+        description="The model's own what-if: this entity's features changed by all its actions, scored.")
     probability_drop: float
     expected_incidents_averted: float = Field(
         description="Of the entity, by all its actions together (repeated on each of them).")
     together_with: list[str] = Field(description="The other kinds the plan sends to the same entity.")
+    basis: Literal["model", "risk"] = Field(
+        description="model: chosen for its predicted effect; risk: a budget's remainder, placed by risk rank.")
     reasons_zh: list[str]
     reasons_en: list[str]
 
@@ -278,6 +283,9 @@ class PlanResult(Model):
     budgets: dict[str, float]
     budget_used: dict[str, float]
     model_versions: dict[str, str]
+    effect: Literal["pooled", "entity"] = Field(
+        description="How what-ifs became benefits: pooled (each option's city-wide relative effect applied to the "
+                    "entity's risk) or entity (each entity's own what-if).")
     solver: PlanSolver
     actions: list[PlannedAction]
     note: str | None = Field(None, description="Why the plan is empty, when it is.")

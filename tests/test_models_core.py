@@ -10,7 +10,9 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 
 from models.backtest import rolling_folds, run_backtest
 from models.calibration import CalibratedRisk, ScoreCalibrator
+from models.catalogue import build_model
 from models.estimators import LightGBMRisk, LogisticRisk, RecentIncidentsRisk
+from models.featuremeta import monotone_sign
 from models.levels import levels_by_budget, levels_by_threshold
 from models.metrics import expected_calibration_error, score_metrics, top_k_mask
 from models.timesplit import as_datetime64, held_out_split
@@ -149,6 +151,24 @@ def test_monotone_constraints_hold_for_the_main_model():
     low = model.predict_proba(grid)[:, 1]
     grid["backlog"] += 3
     assert np.all(model.predict_proba(grid)[:, 1] >= low - 1e-12)
+
+
+def test_levers_have_their_known_signs():
+    assert [monotone_sign("village", f) for f in ("mediators", "legal_adviser", "patrols_30d",
+                                                  "days_since_last_patrol", "compensation_gap")] == [-1, -1, -1, 1, 1]
+    assert monotone_sign("project", "hearing_held") == -1 and monotone_sign("village", "incidents_90d") == 1
+
+
+def test_a_lever_never_raises_risk_where_deployment_confounds_it():
+    """Teams go where trouble is: in the data more mediators come with more incidents. The
+    main model must still never predict that adding mediators raises risk."""
+    X, y, snaps = panel(weeks=30, entities=80)
+    rng = np.random.default_rng(4)
+    X["mediators"] = rng.poisson(1 + 2 * X["backlog"]).astype(float)
+    model = build_model("lightgbm", "village", list(X.columns), 30).fit(X, y, snapshot=snaps)
+    low = model.predict_proba(X)[:, 1]
+    more = X.assign(mediators=X["mediators"] + 3)
+    assert np.all(model.predict_proba(more)[:, 1] <= low + 1e-12)
 
 
 def test_risk_levels_by_threshold_and_by_budget():

@@ -125,8 +125,80 @@ def test_a_combination_is_valued_by_its_joint_what_if_not_a_sum(bundles, inputs)
                                      key=lambda ka: list(CATALOGUE.kinds).index(ka[0]))))
         changed = option_rows(rows.X[i:i + 1], bundles["village"].feature_names, CATALOGUE, [option],
                               rows.population[i:i + 1])
-        assert action["probability_after"] == pytest.approx(float(bundles["village"].probability(changed)[0]), abs=1e-12)
+        assert action["probability_what_if"] == pytest.approx(float(bundles["village"].probability(changed)[0]),
+                                                              abs=1e-12)
         assert action["probability_before"] == pytest.approx(float(bundles["village"].probability(rows.X[i:i + 1])[0]))
+
+
+def test_the_entity_reading_takes_each_entitys_own_what_if(bundles, inputs):
+    plan = make_plan(inputs, bundles, CATALOGUE, ALL, "city", effect="entity")
+    assert plan["actions"] and plan["effect"] == "entity"
+    for action in plan["actions"]:
+        assert action["probability_after"] == action["probability_what_if"]
+
+
+def _candidates(before, what_if, moved, effect):
+    from models.prevention.planner import Candidates
+
+    return Candidates(None, np.arange(len(before)), [], np.zeros((2, 1)), np.array(before), np.array(what_if),
+                      np.array(moved), effect)
+
+
+def test_the_pooled_reading_applies_the_options_citywide_effect_to_each_entitys_risk():
+    before = [0.5, 0.1, 0.3, 0.2]
+    what_if = [[0.5, 0.4], [0.02, 0.1], [0.3, 0.3], [0.2, 0.2]]  # option 0 moves entities 0, 1 and 3; option 1: 0
+    moved = [[True, True], [True, False], [False, False], [True, False]]
+    pooled = _candidates(before, what_if, moved, "pooled")
+    lam_before, lam_after = expected_incidents(np.array(before)), expected_incidents(np.array(what_if))
+    ratio = lam_after[[0, 1, 3], 0].sum() / lam_before[[0, 1, 3]].sum()
+    assert pooled.averted[:, 0] == pytest.approx(lam_before * (1 - ratio) * np.array([1, 1, 0, 1]))
+    assert pooled.averted[:, 1] == pytest.approx([lam_before[0] - lam_after[0, 1], 0, 0, 0])
+    assert np.all(pooled.averted[2] == 0)  # moved by no option: nothing averted, whatever its risk
+    entity = _candidates(before, what_if, moved, "entity")
+    assert entity.averted == pytest.approx(lam_before[:, None] - lam_after)
+    assert entity.after == pytest.approx(np.array(what_if))
+
+
+def test_what_the_model_leaves_of_a_budget_goes_to_the_highest_risk_entities_it_applies_to():
+    from types import SimpleNamespace
+
+    from models.prevention.planner import Candidates, _by_risk
+
+    adviser, teams = Option((("legal_adviser", 1.0),)), Option((("mediation_team", 1.0),))
+    before = np.array([0.1, 0.5, 0.3, 0.4, 0.2])
+    candidates = Candidates(SimpleNamespace(ids=np.array(list("abcde"), dtype=object)), np.arange(5),
+                            [adviser, teams], option_costs(CATALOGUE, [adviser, teams], CATALOGUE.budgets()),
+                            before, np.tile(before[:, None], 2),
+                            np.array([[1, 1], [1, 1], [0, 1], [1, 1], [1, 1]], dtype=bool))
+    left = {"legal_adviser": 2.5, "mediation_team": 1.0}
+    entities, options = _by_risk(candidates, CATALOGUE, left, taken=np.array([3]))
+    # catalogue order: the team to the riskiest free entity (b); then advisers to the two riskiest
+    # left that it applies to (c has one already, d is in the plan)
+    assert list(zip(entities.tolist(), options.tolist())) == [(1, 1), (4, 0), (0, 0)]
+    assert left == {"legal_adviser": 0.5, "mediation_team": 0.0}
+
+
+def test_a_plan_spends_what_the_model_sees_no_effect_of_by_risk_and_says_so(bundles, inputs):
+    """Each village's own what-if often predicts nothing for patrols: with hours for every
+    village, those go by risk rank, after the model's choices, and say so."""
+    plan = make_plan(inputs, bundles, CATALOGUE, {"patrol_hours": 1200}, "city", effect="entity")
+    by_risk = [a for a in plan["actions"] if a["basis"] == "risk"]
+    model = [a for a in plan["actions"] if a["basis"] == "model"]
+    assert model and by_risk and plan["actions"] == model + by_risk
+    assert plan["budget_used"]["patrol_hours"] <= 1200
+    rows = inputs.rows["village"]
+    planned = {a["id"] for a in plan["actions"]}
+    p = dict(zip(rows.ids, bundles["village"].probability(rows.X)))
+    left_out = [p[i] for i in rows.ids if i not in planned]
+    for action in by_risk:
+        assert action["amount"] == CATALOGUE.kind("patrol_hours").default_amount
+        assert action["reasons_en"][-1].endswith("placed by risk rank") and action["reasons_zh"][-1].endswith("按风险高低安排")
+        assert all(action["probability_before"] >= q for q in left_out)
+
+
+def test_an_unknown_effect_reading_is_an_error():
+    with pytest.raises(ValueError, match="unknown effect reading 'causal'"):
+        _candidates([0.1], [[0.1]], [[False]], "causal")
 
 
 def test_actions_carry_reasons_in_both_languages_and_the_action_in_words(bundles, inputs):

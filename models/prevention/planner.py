@@ -6,7 +6,24 @@ For every entity in scope and every option (a combination of kinds and amounts, 
 them — in large batches (``BATCH_ROWS``). An option's benefit is the drop in expected incidents
 over the model's horizon, reading the calibrated probability ``p`` of at least one incident as
 a Poisson count with mean ``λ = −log(1 − p)``; the solver picks at most one option per entity
-within every budget. Project kinds are valued by the project model alone: the changes they
+within every budget.
+
+How the what-ifs become benefits is the planner's *effect reading* (``EFFECTS``):
+- ``entity``: each entity's own what-if, as it is. A tree model's what-if for one entity is a
+  step function of the changed feature: where no split lies between the entity's value and the
+  changed one it predicts nothing, and where one does it may predict a large drop — and an
+  optimiser that picks the largest predicted drops picks that noise too (the optimiser's curse:
+  the chosen actions' predicted effects are biased upward).
+- ``pooled``: the option's relative effect over every entity it applies to (each of its
+  actions changes the entity's features) — one minus the ratio of the expected incidents after
+  to before, summed over those entities — applied to each entity's own expected incidents. The model still says how much each option works, from the whole
+  city's what-ifs; the entity's risk says where it pays (a proportional effect, as rate
+  reductions are usually read).
+
+What the chosen actions leave of a budget — a kind the model sees no effect of, or amounts too
+small for any option — goes to the highest-risk entities that kind applies to (``basis``
+``risk`` in the plan, against ``model``), so no team or hour sits idle for want of a
+measurable prediction. Project kinds are valued by the project model alone: the changes they
 make to the villages a project touches (``linked_village_features``) are not applied, because
 the incidents the project model counts are also the villages' — adding both would count them
 twice.
@@ -34,6 +51,10 @@ BATCH_ROWS = 32_768
 features) whatever the city's size, and a batch is large enough for numba's threads."""
 REASONS = 3
 """Top risk reasons shown with each action."""
+BY_RISK_ZH = "模型未见此措施的可测效果，按风险高低安排"
+BY_RISK_EN = "the model sees no measurable effect of this action here; placed by risk rank"
+EFFECTS = ("pooled", "entity")
+"""The effect readings (see above); the first is the default."""
 
 
 MAX_PROBABILITY = 0.99
@@ -50,38 +71,74 @@ def expected_incidents(p: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Candidates:
     """Every (entity, option) of one entity kind in scope: ``rows`` index ``inputs.rows``;
-    ``after`` and ``averted`` are (entities, options)."""
+    ``what_if`` (the model's probability for the entity as the option changes it), ``moved``
+    (whether each of the option's actions changes the entity's features), and ``after`` and ``averted``
+    (the probability after and the expected incidents averted under the ``effect`` reading)
+    are (entities, options)."""
 
     rows: EntityRows
     inside: np.ndarray
     options: list[Option]
     cost: np.ndarray
     before: np.ndarray
-    after: np.ndarray
+    what_if: np.ndarray
+    moved: np.ndarray
+    effect: str = EFFECTS[0]
+    after: np.ndarray = field(init=False)
     averted: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "averted", expected_incidents(self.before)[:, None] - expected_incidents(self.after))
+        if self.effect not in EFFECTS:
+            raise ValueError(f"unknown effect reading {self.effect!r}: use one of {', '.join(EFFECTS)}")
+        before, what_if = expected_incidents(self.before)[:, None], expected_incidents(self.what_if)
+        if self.effect == "entity":
+            object.__setattr__(self, "after", self.what_if)
+            object.__setattr__(self, "averted", before - what_if)
+            return
+        total_before = np.where(self.moved, before, 0.0).sum(axis=0)
+        total_after = np.where(self.moved, what_if, 0.0).sum(axis=0)
+        ratio = np.divide(total_after, total_before, out=np.ones_like(total_before), where=total_before > 0)
+        after = np.where(self.moved, before * ratio, before)
+        object.__setattr__(self, "after", -np.expm1(-after))
+        object.__setattr__(self, "averted", before - after)
 
 
 def score_candidates(rows: EntityRows, bundle: ScoringBundle, catalogue: Catalogue, budgets: Mapping[str, float],
-                     county: str | None, amount_steps: int = AMOUNT_STEPS) -> Candidates:
+                     county: str | None, amount_steps: int = AMOUNT_STEPS, effect: str = EFFECTS[0]) -> Candidates:
     """The options of every entity of ``rows`` in ``county`` (None: the city), scored in
-    batches of about ``BATCH_ROWS`` candidate rows."""
+    batches of about ``BATCH_ROWS`` candidate rows, their benefits read by ``effect``."""
     inside = np.flatnonzero(rows.in_county(county))
     options = entity_options(catalogue, rows.entity, budgets, amount_steps)
     X = rows.X[inside]
     before = bundle.probability(X) if len(inside) else np.zeros(0)
     if not options or not len(inside):
+        empty = np.zeros((len(inside), len(options)))
         return Candidates(rows, inside, options, np.zeros((len(options), len(catalogue.budgets()))), before,
-                          np.zeros((len(inside), len(options))))
-    after = np.empty((len(inside), len(options)))
+                          empty, empty.astype(bool), effect)
+    what_if = np.empty((len(inside), len(options)))
+    moved = np.empty((len(inside), len(options)), dtype=bool)
     step = max(1, BATCH_ROWS // len(options))
     for start in range(0, len(inside), step):
         part = slice(start, start + step)
         changed = option_rows(X[part], bundle.feature_names, catalogue, options, rows.population[inside][part])
-        after[part] = bundle.probability(changed).reshape(-1, len(options))
-    return Candidates(rows, inside, options, option_costs(catalogue, options, catalogue.budgets()), before, after)
+        what_if[part] = bundle.probability(changed).reshape(-1, len(options))
+        moved[part] = _moved_by_every_action(X[part], bundle.feature_names, catalogue, options,
+                                             rows.population[inside][part])
+    return Candidates(rows, inside, options, option_costs(catalogue, options, catalogue.budgets()), before, what_if,
+                      moved, effect)
+
+
+def _moved_by_every_action(X: np.ndarray, feature_names: Sequence[str], catalogue: Catalogue,
+                           options: Sequence[Option], population: np.ndarray) -> np.ndarray:
+    """(entities, options): whether each of the option's actions, alone, changes the entity's
+    features (an adviser where there is none, compensation below the standard). Where one does
+    not, the option does what a cheaper one does, and pooling it with the entities it fully
+    applies to would dilute its effect."""
+    moves = {}
+    for action in sorted({a for option in options for a in option.actions}):
+        changed = option_rows(X, feature_names, catalogue, [Option((action,))], population)
+        moves[action] = ~np.all((changed == X) | (np.isnan(changed) & np.isnan(X)), axis=1)
+    return np.column_stack([np.logical_and.reduce([moves[a] for a in option.actions]) for option in options])
 
 
 def candidate_arrays(scored: Sequence[Candidates], n_budgets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -97,36 +154,44 @@ def candidate_arrays(scored: Sequence[Candidates], n_budgets: int) -> tuple[np.n
 
 
 def make_plan(inputs: PlanningInputs, bundles: Mapping[str, ScoringBundle], catalogue: Catalogue,
-              budgets: Mapping[str, float], scope: str = "city", amount_steps: int = AMOUNT_STEPS) -> dict:
+              budgets: Mapping[str, float], scope: str = "city", amount_steps: int = AMOUNT_STEPS,
+              effect: str = EFFECTS[0]) -> dict:
     """The plan (``plan.json``'s content) that maximises the expected incidents averted over
     the models' horizon within ``budgets`` (name → amount; a budget not named is 0) and
-    ``scope`` (``city`` or ``county:ID``). Same inputs, same plan."""
+    ``scope`` (``city`` or ``county:ID``), the what-ifs read by ``effect`` (``EFFECTS``). Same
+    inputs, same plan."""
     started = time.perf_counter()
     budgets = check_budgets(budgets, catalogue)
     county = scope_county(scope, inputs.counties())
     budget_names = catalogue.budgets()
-    scored = [score_candidates(inputs.rows[e], bundles[e], catalogue, budgets, county, amount_steps)
+    scored = [score_candidates(inputs.rows[e], bundles[e], catalogue, budgets, county, amount_steps, effect)
               for e in inputs.rows]
     benefit, cost, group = candidate_arrays(scored, len(budget_names))
     offered = np.concatenate([undominated(c.averted, c.cost).ravel() for c in scored])
     selection = choose(np.where(offered, benefit, 0.0), cost, group,
                        np.array([budgets.get(b, 0.0) for b in budget_names]))
-    actions, ends = [], np.cumsum([len(c.inside) * len(c.options) for c in scored])
-    for k, c in enumerate(scored):
-        start = ends[k] - len(c.inside) * len(c.options)
-        mine = selection.chosen[(selection.chosen >= start) & (selection.chosen < ends[k])] - start
-        actions += _actions(c, bundles[c.rows.entity], catalogue, mine // max(len(c.options), 1),
-                            mine % max(len(c.options), 1))
-    actions.sort(key=lambda a: (-a["expected_incidents_averted"], a["entity"], a["id"], a["kind"]))
+    ends = np.cumsum([len(c.inside) * len(c.options) for c in scored])
+    picked = [selection.chosen[(selection.chosen >= end - len(c.inside) * len(c.options)) & (selection.chosen < end)]
+              - (end - len(c.inside) * len(c.options)) for c, end in zip(scored, ends)]
+    left = {b: budgets.get(b, 0.0) - float(cost[selection.chosen, j].sum()) for j, b in enumerate(budget_names)}
+    actions = []
+    for c, mine in zip(scored, picked):
+        width = max(len(c.options), 1)
+        actions += _actions(c, bundles[c.rows.entity], catalogue, mine // width, mine % width, "model")
+        actions += _actions(c, bundles[c.rows.entity], catalogue, *_by_risk(c, catalogue, left, mine // width), "risk")
+    actions.sort(key=lambda a: (a["basis"] != "model", -a["expected_incidents_averted"], -a["probability_before"],
+                                a["entity"], a["id"], a["kind"]))
     used = {b: 0.0 for b in budget_names}
     for action in actions:
         used[action["budget"]] += action["cost"]
+    by_risk = {(a["entity"], a["id"]): a["expected_incidents_averted"] for a in actions if a["basis"] == "risk"}
     horizon = {int(b.meta["horizon_days"]) for b in bundles.values()}
     plan = {
         "snapshot": inputs.snapshot.isoformat(), "horizon_days": min(horizon), "scope": scope,
-        "expected_incidents_averted": selection.total,
+        "expected_incidents_averted": selection.total + sum(by_risk.values()),
         "budgets": {b: budgets.get(b, 0.0) for b in budget_names}, "budget_used": used,
         "model_versions": {e: b.version for e, b in bundles.items()},
+        "effect": effect,
         "solver": {"method": "integer programme (HiGHS via scipy.optimize.milp)", "candidates": len(benefit),
                    "offered": int(np.count_nonzero(offered & (benefit > 0))),
                    "optimality_gap": selection.gap, "bound": selection.bound,
@@ -138,9 +203,36 @@ def make_plan(inputs: PlanningInputs, bundles: Mapping[str, ScoringBundle], cata
     return plan
 
 
+def _by_risk(c: Candidates, catalogue: Catalogue, left: dict[str, float], taken: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """(entities, options) that spend what the model-valued actions left of each budget
+    (``left``, reduced here): each kind's default action, in catalogue order, to the
+    highest-risk entities of ``c`` it applies to that the plan has not ``taken``. Where the
+    model sees no effect of a kind (or none left to buy), its teams and hours would otherwise
+    sit idle; the committee's own rule — highest risk first — places them, and the plan says so."""
+    free = np.ones(len(c.inside), dtype=bool)
+    free[taken] = False
+    entities, options = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+    for name, kind in catalogue.kinds.items():
+        single = ((name, kind.default_amount),)
+        o = next((k for k, option in enumerate(c.options) if option.actions == single), None)
+        unit = kind.default_amount * kind.unit_cost
+        if o is None or unit <= 0 or left.get(kind.budget, 0.0) < unit - 1e-9:
+            continue
+        who = np.flatnonzero(free & c.moved[:, o])
+        who = who[np.lexsort((c.rows.ids[c.inside[who]].astype(str), -c.before[who]))]
+        who = who[: int((left[kind.budget] + 1e-9) // unit)]
+        free[who] = False
+        left[kind.budget] -= len(who) * unit
+        entities.append(who)
+        options.append(np.full(len(who), o, dtype=np.int64))
+    return np.concatenate(entities), np.concatenate(options)
+
+
 def _actions(c: Candidates, bundle: ScoringBundle, catalogue: Catalogue, entities: np.ndarray,
-             options: np.ndarray) -> list[dict]:
-    """The plan's actions for chosen (entity, option) pairs of one kind, with reasons."""
+             options: np.ndarray, basis: str) -> list[dict]:
+    """The plan's actions for chosen (entity, option) pairs of one kind, with reasons; ``basis``
+    says what chose them: the model's predicted effect (``model``) or the risk rank (``risk``)."""
     if not len(entities):
         return []
     X = c.rows.X[c.inside[entities]]
@@ -148,7 +240,7 @@ def _actions(c: Candidates, bundle: ScoringBundle, catalogue: Catalogue, entitie
     out = []
     for e, o, why in zip(entities.tolist(), options.tolist(), explained):
         i = int(c.inside[e])
-        before, after = float(c.before[e]), float(c.after[e, o])
+        before, after, what_if = float(c.before[e]), float(c.after[e, o]), float(c.what_if[e, o])
         averted = float(c.averted[e, o])
         option = c.options[o]
         for name, amount in option.actions:
@@ -160,12 +252,14 @@ def _actions(c: Candidates, bundle: ScoringBundle, catalogue: Catalogue, entitie
                 "amount": amount, "county": c.rows.home_county[i], "budget": kind.budget,
                 "cost": amount * kind.unit_cost, "probability_before": before, "probability_after": after,
                 "probability_drop": before - after, "expected_incidents_averted": averted,
+                "probability_what_if": what_if, "basis": basis,
                 "together_with": [n for n, _ in option.actions if n != name],
                 "reasons_zh": [*(r.text_zh for r in why.reasons),
-                               f"{kind.zh.format(**words)}：{days} 天内发生事件的概率 {before:.1%} → {after:.1%}"],
+                               f"{kind.zh.format(**words)}：{days} 天内发生事件的概率 {before:.1%} → {after:.1%}",
+                               *([BY_RISK_ZH] if basis == "risk" else [])],
                 "reasons_en": [*(r.text_en for r in why.reasons),
                                (f"{kind.en.format(**words)}: probability of an incident within {days} days "
-                               f"{before:.1%} → {after:.1%}")]})
+                               f"{before:.1%} → {after:.1%}"), *([BY_RISK_EN] if basis == "risk" else [])]})
     return out
 
 

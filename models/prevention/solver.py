@@ -21,9 +21,9 @@ from scipy.sparse import csr_array, vstack
 from fengqiao.errors import FengqiaoError
 
 MIP_REL_GAP = 1e-6
-"""Relative optimality gap at which the solver stops (HiGHS's default is 1e-4). HiGHS's absolute
-gap (default 1e-6) is switched off and the objective scaled to a largest benefit of 1, so that
-a plan of tiny benefits is not stopped at the empty plan by tolerances meant for large ones."""
+"""Relative optimality gap at which the solver stops (HiGHS's default is 1e-4). The objective is
+scaled to a largest benefit of 1: HiGHS's absolute gap (1e-6) and tolerances would otherwise
+stop a programme of tiny benefits at the empty plan."""
 
 
 def undominated(benefit: np.ndarray, cost: np.ndarray) -> np.ndarray:
@@ -79,7 +79,7 @@ def choose(benefit: np.ndarray, cost: np.ndarray, group: np.ndarray, budgets: np
     scale = float(benefit[useful].max())
     result = milp(-benefit[useful] / scale, integrality=np.ones(k), bounds=Bounds(0, 1),
                   constraints=LinearConstraint(A, -np.inf, upper),
-                  options={"mip_rel_gap": MIP_REL_GAP, "mip_abs_gap": 0.0, "time_limit": time_limit_s, "presolve": False})
+                  options={"mip_rel_gap": MIP_REL_GAP, "time_limit": time_limit_s, "presolve": False})
     if result.x is None:
         raise FengqiaoError(f"the planner's integer programme found no plan: {result.message}")
     chosen = useful[np.flatnonzero(result.x > 0.5)]
