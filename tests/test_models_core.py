@@ -14,7 +14,7 @@ from models.catalogue import build_model
 from models.estimators import LightGBMRisk, LogisticRisk, RecentIncidentsRisk
 from models.featuremeta import monotone_sign
 from models.levels import levels_by_budget, levels_by_threshold
-from models.metrics import expected_calibration_error, score_metrics, top_k_mask
+from models.metrics import expected_calibration_error, ranking_figures, score_metrics, top_k_mask
 from models.timesplit import as_datetime64, held_out_split
 
 
@@ -45,6 +45,21 @@ def test_metrics_equal_scikit_learn_on_fixed_inputs():
     assert m["precision_at_k"] == pytest.approx(y[top].mean())
     assert m["recall_at_k"] == pytest.approx(y[top].sum() / y.sum())
     assert m["pai"] == pytest.approx((y[top].sum() / y.sum()) / 0.05)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ranking_figures_equal_scikit_learn_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 3000))
+    y = (rng.random(n) < rng.uniform(0.01, 0.5)).astype(int)
+    y[:2] = [0, 1]
+    p = np.round(rng.random(n) * 0.4 + 0.3 * y * rng.random(n), int(rng.integers(1, 4)))  # many ties
+    roc, ap = ranking_figures(y, p)
+    assert roc == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    assert ap == pytest.approx(average_precision_score(y, p), abs=1e-12)
+    m = score_metrics(y, np.clip(p, 0.01, 0.99), np.zeros(n), budget=0.05)
+    assert m["log_loss"] == pytest.approx(log_loss(y, np.clip(p, 0.01, 0.99)), abs=1e-12)
+    assert m["brier"] == pytest.approx(brier_score_loss(y, np.clip(p, 0.01, 0.99)), abs=1e-12)
 
 
 def test_expected_calibration_error_is_zero_when_each_bin_matches_and_known_otherwise():
