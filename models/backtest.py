@@ -79,7 +79,9 @@ def run_backtest(
         fitted = clone(models[name]).fit(X[train], y[train], snapshot=snaps[train])
         return f, name, fitted.predict_proba(X[test])[:, 1]
 
-    tasks = [(f, name) for f in range(len(folds)) for name in models]
+    # the largest fits first, so that none is left to run alone at the end: the first model
+    # (the main one, the costliest) before the others, the latest folds (the most rows) first
+    tasks = [(f, name) for name in models for f in reversed(range(len(folds)))]
     step = f"backtest: {len(folds)} folds × {len(models)} models"
     report(step, 0, len(tasks))
     runs = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator_unordered")(

@@ -6,6 +6,7 @@ baselines on the same folds, judge, and fit the final model on every labelled ro
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -101,24 +102,32 @@ def train_and_backtest(table: TrainingTable, options: TrainingOptions, progress:
                            distributed=distributed)
 
     models = {name: make(name) for name in names}
-    predictions = run_backtest(X, y, snaps, models, folds, options.horizon_days, progress=report,
-                               n_jobs=options.n_jobs)
-    judged = list(names)
-    if table.oracle is not None:
-        predictions["oracle"] = table.oracle[predictions["row"].to_numpy()]
-        judged.append("oracle")
-    report("judging", 0, 1)
-    per_fold = fold_metrics(predictions, judged, options.alert_budget)
-    summary = summary_with_intervals(predictions, judged, options.alert_budget, options.bootstrap_draws, options.seed,
-                                     n_jobs=options.n_jobs)
-    coverage = coverage_by_county(predictions, table.county, options.model, options.alert_budget)
-    assessment = (assessment_comparison(predictions, table.assessment, options.model)
-                  if table.assessment is not None else {})
-    final = None
-    if options.final_fit:
-        report("final fit", 0, 1)
-        final = make(options.model, options.distributed).fit(X, y, snapshot=snaps)
-        report("final fit", 1, 1)
+    with ThreadPoolExecutor(max_workers=1) as alongside:
+        # the final model needs nothing of the backtest: with more than one job it is fitted
+        # alongside the backtest and the judging (the largest fit, it would otherwise run alone
+        # on one core at the end)
+        final_fit = (alongside.submit(make(options.model, options.distributed).fit, X, y, snapshot=snaps)
+                     if options.final_fit else None)
+        if final_fit is not None and options.n_jobs <= 1:
+            final_fit.result()
+        predictions = run_backtest(X, y, snaps, models, folds, options.horizon_days, progress=report,
+                                   n_jobs=options.n_jobs)
+        judged = list(names)
+        if table.oracle is not None:
+            predictions["oracle"] = table.oracle[predictions["row"].to_numpy()]
+            judged.append("oracle")
+        report("judging", 0, 1)
+        per_fold = fold_metrics(predictions, judged, options.alert_budget)
+        summary = summary_with_intervals(predictions, judged, options.alert_budget, options.bootstrap_draws,
+                                         options.seed, n_jobs=options.n_jobs)
+        coverage = coverage_by_county(predictions, table.county, options.model, options.alert_budget)
+        assessment = (assessment_comparison(predictions, table.assessment, options.model)
+                      if table.assessment is not None else {})
+        final = None
+        if final_fit is not None:
+            report("final fit", 0, 1)
+            final = final_fit.result()
+            report("final fit", 1, 1)
     importance = grouped_importance(final, table.entity) if final is not None else pd.DataFrame()
     return TrainingResult(table.entity, options.model, final, params, trials, folds, predictions, per_fold, summary,
                           coverage, importance, assessment)

@@ -7,10 +7,12 @@ imports the job it runs when it runs: the start-up of a command is the time of i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from importlib.metadata import version as package_version
@@ -281,11 +283,11 @@ def features(
     if horizon_days is not None:
         settings = settings.model_copy(update={"horizon_days": horizon_days})
     if dask or settings.dask_address:
-        _use_local_prefect(settings)
+        ready = _use_local_prefect(settings)
         from pipelines.flows import build_features_flow
 
         flow = _on_cluster(build_features_flow, settings, dask)
-        _run_flow("build_features", lambda: flow(settings, force=True))
+        _run_flow("build_features", lambda: flow(settings, force=True), ready)
         return
     from pipelines.jobs import features_job
 
@@ -331,11 +333,11 @@ def train(
     if dask or settings.dask_address:
         if not promote:
             raise typer.BadParameter("the train flow always runs the promotion gate: drop --no-promote", param_hint="--dask")
-        _use_local_prefect(settings)
+        ready = _use_local_prefect(settings)
         from pipelines.flows import train_flow
 
         flow = _on_cluster(train_flow, settings, dask)
-        _run_flow("train", lambda: flow(settings, list(entities), force=True))
+        _run_flow("train", lambda: flow(settings, list(entities), force=True), ready)
         return
     from pipelines.model_jobs import train_job
 
@@ -370,14 +372,35 @@ def promote(
     _run("promote", lambda: promote_job(_settings(ctx), entity, version, progress=_StepPrinter()))
 
 
-def _use_local_prefect(settings: Settings) -> None:
+def _use_local_prefect(settings: Settings) -> Callable[[], None]:
     """Prefect's home under the data root and no telemetry (intranets have no internet), unless
-    the environment already points Prefect elsewhere (``PREFECT_API_URL`` for a server)."""
+    the environment already points Prefect elsewhere (``PREFECT_API_URL`` for a server).
+
+    Without a server, Prefect starts a temporary local one when the flow is first called
+    (15–25 s on a quiet 2-core machine, after the flow's ~12 s of imports). It is started now
+    instead: its module is imported here (the flow would import it anyway), and its process
+    then boots on another core while this process imports the flow's libraries (importing both
+    at once in two threads is slower: they share one interpreter lock). The returned call
+    waits until it is up; if it failed, the flow's own start reports why."""
     os.environ.setdefault("PREFECT_HOME", str((settings.data_root / "prefect").resolve()))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     # the temporary server needs ~17 s to start on a quiet 2-core machine; Prefect's 20 s is too tight when busy
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    from prefect.settings import get_current_settings
+
+    current = get_current_settings()
+    if current.api.url or not current.server.ephemeral.enabled:
+        return lambda: None
+    from prefect.server.api.server import SubprocessASGIServer
+
+    def start() -> None:
+        with contextlib.suppress(Exception):  # the flow's own start reports what went wrong
+            SubprocessASGIServer().start()
+
+    booting = threading.Thread(target=start, name="prefect-server-start", daemon=True)
+    booting.start()
+    return booting.join
 
 
 def _on_cluster(flow, settings: Settings, dask: bool):
@@ -388,11 +411,13 @@ def _on_cluster(flow, settings: Settings, dask: bool):
     return flow if runner is None else flow.with_options(task_runner=runner)
 
 
-def _run_flow(name: str, run: Callable[[], list]) -> list:
-    """Run a flow and print each step's summary, then the run's total; a project error is one line and exit 2."""
+def _run_flow(name: str, run: Callable[[], list], prefect_ready: Callable[[], None]) -> list:
+    """Once Prefect is ready, run a flow and print each step's summary, then the run's total; a
+    project error is one line and exit 2."""
     configure_logging()
     typer.echo(f"== {name} started (Prefect flow)", err=True)
     started = time.perf_counter()
+    prefect_ready()
     try:
         outcomes = run()
     except FengqiaoError as err:
@@ -419,11 +444,11 @@ def refresh(
         settings = _settings(ctx)
     except FengqiaoError as err:
         _fail(err)
-    _use_local_prefect(settings)
+    ready = _use_local_prefect(settings)
     from pipelines.flows import refresh_flow
 
     flow = _on_cluster(refresh_flow, settings, dask)
-    _run_flow("refresh", lambda: flow(settings, source or str(settings.raw_dir), mapping, allow_shrink))
+    _run_flow("refresh", lambda: flow(settings, source or str(settings.raw_dir), mapping, allow_shrink), ready)
 
 
 @app.command()
@@ -524,11 +549,11 @@ def demo(
         config = dataclasses.replace(DEFAULTS, horizon_days=settings.horizon_days, scale=scale)
     except FengqiaoError as err:
         _fail(err)
-    _use_local_prefect(settings)
+    ready = _use_local_prefect(settings)
     from pipelines.flows import demo_flow
 
     flow = _on_cluster(demo_flow, settings, dask)
-    _run_flow("demo", lambda: flow(settings, config, progress=_StepPrinter()))
+    _run_flow("demo", lambda: flow(settings, config, progress=_StepPrinter()), ready)
     wh = settings.warehouse_dir
     typer.echo(f"\nLook at:\n"
                f"  {settings.raw_dir}/world.json            the simulated world and its realised rates\n"

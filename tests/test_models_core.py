@@ -88,7 +88,7 @@ def test_a_backtest_never_trains_on_a_label_window_that_overlaps_its_test_fold()
             return super().fit(X, y, snapshot)
 
     preds = run_backtest(X, y, snaps, {"spy": Spy()}, folds, horizon)
-    for fold, last_trained in zip(folds, seen):
+    for fold, last_trained in zip(folds, sorted(seen)):  # fitted latest fold first
         assert last_trained + np.timedelta64(horizon, "D") <= fold.test_start
         # the latest admissible week was used: no gap wider than needed
         assert last_trained + np.timedelta64(horizon + 7, "D") > fold.test_start
