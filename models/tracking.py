@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -215,11 +216,15 @@ def gate_rule(challenger: dict[str, float], champion: dict[str, float], max_roc_
 
 
 def promote(client: MlflowClient, table: TrainingTable, options: TrainingOptions, version: str | None = None,
-            progress: Progress | None = None) -> GateDecision:
+            progress: Progress | None = None, challenger_backtest: pd.DataFrame | None = None) -> GateDecision:
     """Run the promotion gate for a version (default: the latest) of the entity's registered
     model: with no champion it is promoted; else both are refitted and scored on the same
     backtest folds of ``table`` and ``gate_rule`` decides. The decision and its reason are
-    written in the challenger's run (tags ``promotion.*``, metrics ``gate.*``, ``gate.json``)."""
+    written in the challenger's run (tags ``promotion.*``, metrics ``gate.*``, ``gate.json``).
+
+    ``challenger_backtest``: the predictions of the training that made the challenger, on this
+    table with these options (``TrainingResult.predictions``). Refitting the challenger on the
+    same folds would give exactly them, so only the champion is refitted — half the gate."""
     name = REGISTERED_MODELS[table.entity]
     try:
         versions = client.search_model_versions(f"name = '{name}'")
@@ -244,12 +249,16 @@ def promote(client: MlflowClient, table: TrainingTable, options: TrainingOptions
             raise ConfigurationError(f"the warehouse lacks features the models were trained on: {missing}")
         snaps = as_datetime64(table.snapshots)
         folds = rolling_folds(snaps, months=options.backtest_months)
-        models = {k: s.build(table.entity, table.hawkes) for k, s in specs.items()}
+        known = _backtest_column(challenger_backtest, specs["challenger"].model, folds, snaps)
+        models = {k: s.build(table.entity, table.hawkes) for k, s in specs.items()
+                  if not (k == "challenger" and known is not None)}
         preds = run_backtest(table.X, table.y, snaps, models, folds, options.horizon_days, progress=progress,
                              n_jobs=options.n_jobs)
-        summary = summary_with_intervals(preds, list(models), options.alert_budget, draws=0).set_index("model")
+        if known is not None:
+            preds["challenger"] = known.loc[preds["row"]].to_numpy()
+        summary = summary_with_intervals(preds, list(specs), options.alert_budget, draws=0).set_index("model")
         figures = {k: {m: float(summary.loc[k, m]) for m in ("pr_auc", "roc_auc", "ece", "brier", "precision_at_k")}
-                   for k in models}
+                   for k in specs}
         promoted, reason = gate_rule(figures["challenger"], figures["champion"])
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, challenger.version)
@@ -267,6 +276,17 @@ def promote(client: MlflowClient, table: TrainingTable, options: TrainingOptions
         client.log_artifact(challenger.run_id, str(path))
     client.set_model_version_tag(name, challenger.version, "promotion", reason[:5000])
     return decision
+
+
+def _backtest_column(predictions: pd.DataFrame | None, model: str, folds: list, snaps: np.ndarray) -> pd.Series | None:
+    """``model``'s backtest predictions by row, if ``predictions`` scored exactly the test rows
+    of ``folds`` (else None: the challenger is refitted)."""
+    if predictions is None or model not in predictions.columns:
+        return None
+    rows = np.sort(np.concatenate([np.flatnonzero(f.test_rows(snaps)) for f in folds]))
+    if not np.array_equal(np.sort(predictions["row"].to_numpy()), rows):
+        return None
+    return predictions.set_index("row")[model]
 
 
 def log_drift(client: MlflowClient, entity: str, report: DriftReport, version: str, artifacts: str | None,

@@ -21,6 +21,11 @@ from models.featuremeta import feature_group, monotone_sign
 from models.timesplit import as_datetime64
 from models.tuning import tune_lightgbm
 
+ALONGSIDE_MAX_BYTES = 1 << 30
+"""The final fit runs alongside the backtest only for a feature matrix up to this size (1 GiB):
+each LightGBM fit holds about three copies of its rows while it builds its dataset (measured:
+20 GB resident with three fits at once on the 2.2 GB village matrix of a scale-10 world)."""
+
 
 @dataclass
 class TrainingOptions:
@@ -103,12 +108,12 @@ def train_and_backtest(table: TrainingTable, options: TrainingOptions, progress:
 
     models = {name: make(name) for name in names}
     with ThreadPoolExecutor(max_workers=1) as alongside:
-        # the final model needs nothing of the backtest: with more than one job it is fitted
-        # alongside the backtest and the judging (the largest fit, it would otherwise run alone
-        # on one core at the end)
+        # the final model needs nothing of the backtest: with more than one job and memory to
+        # spare it is fitted alongside the backtest and the judging (the largest fit, it would
+        # otherwise run alone on one core at the end)
         final_fit = (alongside.submit(make(options.model, options.distributed).fit, X, y, snapshot=snaps)
                      if options.final_fit else None)
-        if final_fit is not None and options.n_jobs <= 1:
+        if final_fit is not None and (options.n_jobs <= 1 or X.memory_usage(index=False).sum() > ALONGSIDE_MAX_BYTES):
             final_fit.result()
         predictions = run_backtest(X, y, snaps, models, folds, options.horizon_days, progress=report,
                                    n_jobs=options.n_jobs)

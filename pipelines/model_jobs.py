@@ -103,7 +103,8 @@ def train_job(settings: Settings, entities: Sequence[str] = ENTITIES, model: str
         snapshot, levels = latest_levels(settings, entity, result)
         lines.append(f"  levels at {snapshot}: " + ", ".join(f"{lv} {n}" for lv, n in levels.items()))
         if register and gate:
-            decision = promote(client, table, options, version=record.version, progress=progress)
+            decision = promote(client, table, options, version=record.version, progress=progress,
+                               challenger_backtest=result.predictions)
             lines.append(f"  promotion gate: {decision.reason}")
     return JobResult("train", time.perf_counter() - started, lines)
 

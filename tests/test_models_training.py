@@ -79,6 +79,9 @@ def test_the_promotion_gate_refuses_a_worse_challenger_and_says_why(village_run,
     assert str(client.get_model_version_by_alias(REGISTERED_MODELS["village"], CHAMPION).version) == first.version
     tags = client.get_run(second.run_id).data.tags
     assert tags["promotion.decision"] == "refused" and tags["promotion.reason"] == decision.reason[:5000]
+    # the training's own backtest of the challenger stands in for its refit, figure for figure
+    reused = promote(client, table, options, version=second.version, challenger_backtest=worse.predictions)
+    assert reused.figures == decision.figures
 
 
 def test_gate_rule_promotes_a_challenger_that_is_not_worse():
