@@ -16,14 +16,16 @@ How the what-ifs become benefits is the planner's *effect reading* (``EFFECTS``)
   the chosen actions' predicted effects are biased upward).
 - ``pooled``: the option's relative effect over every entity it applies to (each of its
   actions changes the entity's features) — one minus the ratio of the expected incidents after
-  to before, summed over those entities — applied to each entity's own expected incidents. The model still says how much each option works, from the whole
-  city's what-ifs; the entity's risk says where it pays (a proportional effect, as rate
-  reductions are usually read).
+  to before, summed over those entities — applied to each entity's own expected incidents.
+  The model still says how much each option works, from the whole city's what-ifs; the
+  entity's risk says where it pays (a proportional effect, as rate reductions are usually read).
 
 What the chosen actions leave of a budget — a kind the model sees no effect of, or amounts too
 small for any option — goes to the highest-risk entities that kind applies to (``basis``
 ``risk`` in the plan, against ``model``), so no team or hour sits idle for want of a
-measurable prediction. Project kinds are valued by the project model alone: the changes they
+measurable prediction.
+
+Project kinds are valued by the project model alone: the changes they
 make to the villages a project touches (``linked_village_features``) are not applied, because
 the incidents the project model counts are also the villages' — adding both would count them
 twice.
