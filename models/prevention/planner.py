@@ -124,23 +124,21 @@ def score_candidates(rows: EntityRows, bundle: ScoringBundle, catalogue: Catalog
         part = slice(start, start + step)
         changed = option_rows(X[part], bundle.feature_names, catalogue, options, rows.population[inside][part])
         what_if[part] = bundle.probability(changed).reshape(-1, len(options))
-        moved[part] = _moved_by_every_action(X[part], bundle.feature_names, catalogue, options,
-                                             rows.population[inside][part])
+        moved[part] = _moved_by_every_action(X[part], changed, options)
     return Candidates(rows, inside, options, option_costs(catalogue, options, catalogue.budgets()), before, what_if,
                       moved, effect)
 
 
-def _moved_by_every_action(X: np.ndarray, feature_names: Sequence[str], catalogue: Catalogue,
-                           options: Sequence[Option], population: np.ndarray) -> np.ndarray:
+def _moved_by_every_action(X: np.ndarray, changed: np.ndarray, options: Sequence[Option]) -> np.ndarray:
     """(entities, options): whether each of the option's actions, alone, changes the entity's
-    features (an adviser where there is none, compensation below the standard). Where one does
-    not, the option does what a cheaper one does, and pooling it with the entities it fully
-    applies to would dilute its effect."""
-    moves = {}
-    for action in sorted({a for option in options for a in option.actions}):
-        changed = option_rows(X, feature_names, catalogue, [Option((action,))], population)
-        moves[action] = ~np.all((changed == X) | (np.isnan(changed) & np.isnan(X)), axis=1)
-    return np.column_stack([np.logical_and.reduce([moves[a] for a in option.actions]) for option in options])
+    features (an adviser where there is none, compensation below the standard), read from the
+    what-if rows ``changed`` (``option_rows`` of ``X``), where every single action is an option
+    of its own. Where one does not, the option does what a cheaper one does, and pooling it with
+    the entities it fully applies to would dilute its effect."""
+    changed = changed.reshape(len(X), len(options), X.shape[1])
+    moves = ~np.all((changed == X[:, None, :]) | (np.isnan(changed) & np.isnan(X)[:, None, :]), axis=2)
+    alone = {option.actions[0]: o for o, option in enumerate(options) if len(option.actions) == 1}
+    return np.column_stack([np.logical_and.reduce([moves[:, alone[a]] for a in option.actions]) for option in options])
 
 
 def candidate_arrays(scored: Sequence[Candidates], n_budgets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -173,8 +171,9 @@ def make_plan(inputs: PlanningInputs, bundles: Mapping[str, ScoringBundle], cata
     selection = choose(np.where(offered, benefit, 0.0), cost, group,
                        np.array([budgets.get(b, 0.0) for b in budget_names]))
     ends = np.cumsum([len(c.inside) * len(c.options) for c in scored])
-    picked = [selection.chosen[(selection.chosen >= end - len(c.inside) * len(c.options)) & (selection.chosen < end)]
-              - (end - len(c.inside) * len(c.options)) for c, end in zip(scored, ends)]
+    starts = ends - [len(c.inside) * len(c.options) for c in scored]
+    picked = [selection.chosen[(selection.chosen >= start) & (selection.chosen < end)] - start
+              for start, end in zip(starts, ends)]
     left = {b: budgets.get(b, 0.0) - float(cost[selection.chosen, j].sum()) for j, b in enumerate(budget_names)}
     actions = []
     for c, mine in zip(scored, picked):
