@@ -32,10 +32,10 @@ def summary_with_intervals(predictions: pd.DataFrame, models: Sequence[str], bud
     intervals = (bootstrap_over_snapshots(y, scores, snaps, budget=budget, draws=draws, seed=seed, n_jobs=n_jobs)
                  if draws else {})
     base = float(y.mean())
-    oracle_ap = float(average_precision_score(y, scores["oracle"])) if "oracle" in scores else None
+    every = {name: score_metrics(y, scores[name], snaps, budget) for name in models}
+    oracle_ap = every["oracle"]["pr_auc"] if "oracle" in every else None
     rows = []
-    for name in models:
-        figures = score_metrics(y, scores[name], snaps, budget)
+    for name, figures in every.items():
         if oracle_ap is not None:
             figures["share_of_oracle_lift"] = share_of_oracle_lift(figures["pr_auc"], oracle_ap, base)
         row = {"model": name, "base_rate": base}

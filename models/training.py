@@ -113,7 +113,8 @@ def train_and_backtest(table: TrainingTable, options: TrainingOptions, progress:
         # otherwise run alone on one core at the end)
         final_fit = (alongside.submit(make(options.model, options.distributed).fit, X, y, snapshot=snaps)
                      if options.final_fit else None)
-        if final_fit is not None and (options.n_jobs <= 1 or X.memory_usage(index=False).sum() > ALONGSIDE_MAX_BYTES):
+        fits_alongside = options.n_jobs > 1 and X.memory_usage(index=False).sum() <= ALONGSIDE_MAX_BYTES
+        if final_fit is not None and not fits_alongside:
             final_fit.result()
         predictions = run_backtest(X, y, snaps, models, folds, options.horizon_days, progress=report,
                                    n_jobs=options.n_jobs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -55,8 +56,8 @@ class SingleQueryValues:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope.get("query_string"):
-            names = [name for name, _ in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)]
-            repeated = sorted({n for n in names if names.count(n) > 1})
+            names = Counter(name for name, _ in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+            repeated = sorted(n for n, times in names.items() if times > 1)
             if repeated:
                 error = ApiError(422, "invalid_request", f"The query parameter {repeated[0]!r} is given more than once; "
                                  "give it once.", f"query.{repeated[0]}")

@@ -24,9 +24,8 @@ MIP_REL_GAP = 1e-4
 """Relative optimality gap at which the solver stops (HiGHS's default): 0.01% of the incidents
 averted. At 1e-6, one week of the closed loop took 54 s to plan (the others 2–4 s): the pooled
 reading gives many near-equal candidates, and proving optimality among them is what costs. The
-objective is scaled to a largest benefit of 1:
-HiGHS's absolute gap (1e-6) and tolerances would otherwise stop a programme of tiny benefits at
-the empty plan."""
+objective is scaled to a largest benefit of 1: HiGHS's absolute gap (1e-6) and tolerances would
+otherwise stop a programme of tiny benefits at the empty plan."""
 TIME_LIMIT_S = 10.0
 """The solver returns its best plan after this long, with the gap it reached (``Selection.gap``):
 a plan is asked for interactively (``POST /v1/plans``)."""
