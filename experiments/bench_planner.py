@@ -4,9 +4,11 @@ Target (issue 13): the whole city planned in under 5 s, end to end. The data roo
 `fengqiao demo --no-serve` builds (the default world, its champions in the MLflow registry,
 scored); the plan uses the default budgets (FENGQIAO_PLAN_BUDGETS).
 
-Measured: the command in its own process (median of ``--repeats`` runs; the Python start-up
-and imports alone — `fengqiao --version` — measured the same way, so that the planning's own
-share can be read off), and in this process the steps of one city plan (champions loaded from
+Measured: the command in its own process — once with no local copy of the champions (it
+loads them from the MLflow registry and keeps a copy, ``models.bundle.cache``), then the median
+of ``--repeats`` runs with the copy current, as every plan after a promotion is; the Python
+start-up and imports alone (`fengqiao --version`) measured the same way, so that the planning's
+own share can be read off — and in this process the steps of one city plan (champions loaded from
 the registry, latest snapshot read, candidates scored, integer programme solved, reasons) and a
 plan per county. The planner is deterministic, so a fixed seed only fixes the world (the demo's).
 The machine is shared (2 cores, other jobs running): timings are noisy, ratios within a run hold.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,7 +36,7 @@ from fengqiao.interventions import load_catalogue
 from fengqiao.settings import Settings
 from models.prevention import make_plan, read_planning_inputs
 from models.prevention.planner import candidate_arrays, score_candidates
-from models.prevention.solver import choose, undominated
+from models.prevention.solver import choose, most_chosen, undominated, within_reach
 from pipelines.plan_job import load_champions
 
 TARGET_S = 5.0
@@ -68,6 +71,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         startup = command_seconds(["--version"], args.repeats)
+        shutil.rmtree(settings.bundle_cache_dir, ignore_errors=True)
+        cold = command_seconds(["plan", "--out", str(Path(tmp) / "plan.json")], 1)
         end_to_end = command_seconds(["plan", "--out", str(Path(tmp) / "plan.json")], args.repeats)
 
     bundles, load_s = timed(load_champions, settings)
@@ -79,25 +84,29 @@ def main() -> None:
     score_s = time.perf_counter() - started
     benefit, cost, group = candidate_arrays(scored, len(catalogue.budgets()))
     limits = np.array([budgets.get(b, 0.0) for b in catalogue.budgets()])
-    offered = np.concatenate([undominated(c.averted, c.cost).ravel() for c in scored])
+    reach = most_chosen(np.concatenate([c.cost for c in scored]), limits)
+    offered = np.concatenate([(undominated(c.averted, c.cost) & within_reach(c.averted, reach)).ravel()
+                              for c in scored])
     selection, solve_s = timed(choose, np.where(offered, benefit, 0.0), cost, group, limits)
     everything, unpruned_s = timed(choose, benefit, cost, group, limits)
     plan, plan_s = timed(make_plan, inputs, bundles, catalogue, budgets, "city")
 
     rows = [{"measure": "`fengqiao plan`, whole city, end to end (process)", "seconds": f"{end_to_end:.2f}",
              "target": f"< {TARGET_S:.0f} s", "met": "yes" if end_to_end < TARGET_S else "NO"},
+            {"measure": "  the first after a promotion: champions fetched from the registry (one run)",
+             "seconds": f"{cold:.2f}", "target": "", "met": ""},
             {"measure": "  of which Python start-up and imports (`fengqiao --version`)", "seconds": f"{startup:.2f}",
              "target": "", "met": ""},
             {"measure": "  planning itself (difference)", "seconds": f"{end_to_end - startup:.2f}",
              "target": f"< {TARGET_S:.0f} s", "met": "yes" if end_to_end - startup < TARGET_S else "NO"},
-            {"measure": "in process: champions loaded from the registry", "seconds": f"{load_s:.2f}", "target": "",
+            {"measure": "in process: champions loaded (the local copy, current)", "seconds": f"{load_s:.2f}", "target": "",
              "met": ""},
             {"measure": "in process: latest snapshot read", "seconds": f"{read_s:.2f}", "target": "", "met": ""},
             {"measure": f"in process: {len(benefit):,} candidates scored (one batch per entity kind)",
              "seconds": f"{score_s:.2f}", "target": "", "met": ""},
-            {"measure": f"in process: integer programme, {int((offered & (benefit > 0)).sum()):,} undominated "
-                        f"candidates (total {selection.total:.4f})", "seconds": f"{solve_s:.2f}", "target": "", "met": ""},
-            {"measure": f"in process: the same with dominated options too, {int((benefit > 0).sum()):,} candidates "
+            {"measure": f"in process: integer programme, {int((offered & (benefit > 0)).sum()):,} candidates "
+                        f"undominated and within reach of {reach:.0f} actions (total {selection.total:.4f})", "seconds": f"{solve_s:.2f}", "target": "", "met": ""},
+            {"measure": f"in process: the same with every candidate, {int((benefit > 0).sum()):,} "
                         f"(total {everything.total:.4f})", "seconds": f"{unpruned_s:.2f}", "target": "", "met": ""},
             {"measure": "in process: make_plan, whole city (scoring, solving, reasons)", "seconds": f"{plan_s:.2f}",
              "target": f"< {TARGET_S:.0f} s", "met": "yes" if plan_s < TARGET_S else "NO"}]
@@ -120,7 +129,7 @@ def main() -> None:
         f"optimality gap {plan['solver']['optimality_gap']:.1e} (bound {plan['solver']['bound']:.3f}); "
         f"median of {args.repeats} runs for the process rows. {platform.machine()}, {os.cpu_count()} cores, shared "
         "with other jobs: timings are noisy."), ""]
-    record = {"snapshot": str(inputs.snapshot), "entities": n, "budgets": budgets, "end_to_end_s": end_to_end,
+    record = {"snapshot": str(inputs.snapshot), "entities": n, "budgets": budgets, "end_to_end_s": end_to_end, "first_after_promotion_s": cold,
               "startup_s": startup, "load_s": load_s, "read_s": read_s, "score_s": score_s, "solve_s": solve_s,
               "make_plan_s": plan_s, "candidates": len(benefit), "actions": len(plan["actions"]),
               "averted": plan["expected_incidents_averted"], "gap": plan["solver"]["optimality_gap"],

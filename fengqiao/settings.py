@@ -167,6 +167,11 @@ class Settings(BaseSettings):
         return self.data_root / "mlflow"
 
     @property
+    def bundle_cache_dir(self) -> Path:
+        """Local copies of registry bundles (``models.bundle.cache``)."""
+        return self.data_root / "cache" / "bundles"
+
+    @property
     def tracking_uri(self) -> str:
         """The configured tracking URI, else ``sqlite:///<data_root>/mlflow/mlflow.db``."""
         return self.mlflow_tracking_uri or f"sqlite:///{(self.mlflow_dir / 'mlflow.db').resolve()}"

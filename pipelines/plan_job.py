@@ -11,7 +11,8 @@ from fengqiao.errors import ConfigurationError
 from fengqiao.interventions import load_catalogue
 from fengqiao.publish import write_atomic
 from fengqiao.settings import Settings
-from models.bundle import ScoringBundle, load_bundle
+from models.bundle import ScoringBundle
+from models.bundle.cache import load_cached_bundle
 from models.prevention import check_budgets, make_plan, read_planning_inputs, scope_county
 from pipelines.result import JobResult
 
@@ -21,13 +22,9 @@ SHOWN = 10
 
 def load_champions(settings: Settings) -> dict[str, ScoringBundle]:
     """The bundle of each entity kind the settings serve (FENGQIAO_API_<ENTITY>_MODEL, else the
-    registry's champion)."""
-    sources = {e: settings.model_source(e) for e in settings.api_entities}
-    if any(s.startswith(("models:/", "runs:/")) for s in sources.values()):
-        from models.tracking import use_store
-
-        use_store(settings.tracking_uri)
-    return {e: load_bundle(s) for e, s in sources.items()}
+    registry's champion), from the local copy while it is current (``models.bundle.cache``)."""
+    return {e: load_cached_bundle(settings.model_source(e), settings.tracking_uri, settings.bundle_cache_dir)
+            for e in settings.api_entities}
 
 
 def plan_job(settings: Settings, budgets: Mapping[str, float], scope: str, out: Path) -> JobResult:

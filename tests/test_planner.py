@@ -17,7 +17,7 @@ from fengqiao.errors import ConfigurationError
 from fengqiao.interventions import HOURS_PER_PATROL_ROUND, Catalogue, Plan
 from models.prevention import check_budgets, expected_incidents, make_plan, parse_budgets
 from models.prevention.options import Option, entity_options, option_costs, option_rows
-from models.prevention.solver import MIP_REL_GAP, choose, undominated
+from models.prevention.solver import MIP_REL_GAP, choose, most_chosen, undominated, within_reach
 from models.prevention.whatif import apply_changes
 
 CATALOGUE = Catalogue()
@@ -333,6 +333,31 @@ def test_leaving_out_dominated_options_keeps_the_optimum(data):
     pruned = choose(np.where(offered, benefit, 0.0).ravel(), np.tile(cost, (n, 1)), group, budgets)
     assert pruned.total == pytest.approx(every.total, rel=2 * MIP_REL_GAP, abs=1e-9)
     assert offered.any(axis=1).all(), "an entity's best option is never dominated"
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_offering_each_option_only_to_the_entities_within_reach_keeps_the_optimum(data):
+    n, m = 9, 3
+    benefit = np.array(data.draw(st.lists(st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.0, 3.0]), min_size=n * m,
+                                          max_size=n * m))).reshape(n, m)
+    cost = np.array(data.draw(st.lists(st.integers(0, 3), min_size=m * 2, max_size=m * 2)), dtype=float).reshape(m, 2)
+    budgets = np.array(data.draw(st.lists(st.integers(0, 6), min_size=2, max_size=2)), dtype=float)
+    group = np.repeat(np.arange(n), m)
+    reach = most_chosen(cost, budgets)
+    offered = within_reach(benefit, reach)
+    every = choose(benefit.ravel(), np.tile(cost, (n, 1)), group, budgets)
+    pruned = choose(np.where(offered, benefit, 0.0).ravel(), np.tile(cost, (n, 1)), group, budgets)
+    assert pruned.total == pytest.approx(every.total, rel=2 * MIP_REL_GAP, abs=1e-9)
+    assert len(every.chosen) <= reach
+
+
+def test_the_reach_bound_counts_the_cheapest_draw_on_each_budget():
+    cost = np.array([[2.0, 0.0], [0.0, 40.0], [2.0, 40.0]])
+    assert most_chosen(cost, np.array([5.0, 120.0])) == 2 + 3
+    assert most_chosen(np.array([[1.0, 0.0], [0.0, 0.0]]), np.array([5.0, 5.0])) == np.inf
+    ranked = within_reach(np.array([[3.0, 0.0], [1.0, 2.0], [3.0, 1.0]]), 1)
+    assert ranked.tolist() == [[True, False], [False, True], [False, False]]  # a tie goes to the earlier
 
 
 def test_a_probability_near_one_is_read_as_a_bounded_count():

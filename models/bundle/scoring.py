@@ -182,24 +182,32 @@ def _registry_version(uri: str) -> str:
     return number or "latest"
 
 
+def download_bundle(uri: str, dst: Path) -> tuple[Path, str]:
+    """Download the bundle of an MLflow model URI (``models:/village-risk@champion``,
+    ``runs:/<run>/model``) into ``dst``: its folder and the registry version it resolved to
+    (``run`` for a run's model). MLflow must already point at the store. Raises ``BundleError``
+    for an unknown model, version or alias."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = _registry_version(uri) if uri.startswith("models:/") else "run"
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst)))
+    except MlflowException as err:
+        raise BundleError(f"cannot load the model {uri}: {err.message}") from err
+    return _bundle_folder(local), version
+
+
 def load_bundle(source: str | Path) -> ScoringBundle:
     """A bundle from a folder, or from an MLflow model URI (``models:/village-risk@champion``,
     ``runs:/<run>/model``) whose artifacts are downloaded to a temporary folder. Raises
     ``BundleError`` for a missing, damaged or incompatible bundle."""
     text = str(source)
     if text.startswith(("models:/", "runs:/")):
-        import mlflow
-        from mlflow.exceptions import MlflowException
-
-        try:
-            version = _registry_version(text) if text.startswith("models:/") else "run"
-            with tempfile.TemporaryDirectory() as tmp:
-                local = Path(mlflow.artifacts.download_artifacts(artifact_uri=text, dst_path=tmp))
-                folder = _bundle_folder(local)
-                meta = read_meta(folder)
-                return ScoringBundle(meta, read_arrays(folder, meta), version)
-        except MlflowException as err:
-            raise BundleError(f"cannot load the model {text}: {err.message}") from err
+        with tempfile.TemporaryDirectory() as tmp:
+            folder, version = download_bundle(text, Path(tmp))
+            meta = read_meta(folder)
+            return ScoringBundle(meta, read_arrays(folder, meta), version)
     folder = _bundle_folder(Path(source))
     meta = read_meta(folder)
     return ScoringBundle(meta, read_arrays(folder, meta), str(meta.get("model_version") or "file"))

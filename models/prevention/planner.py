@@ -44,7 +44,7 @@ from fengqiao.interventions import Catalogue
 from models.bundle import ScoringBundle, explain_rows
 from models.prevention.inputs import EntityRows, PlanningInputs, check_budgets, scope_county
 from models.prevention.options import Option, entity_options, option_costs, option_rows
-from models.prevention.solver import choose, undominated
+from models.prevention.solver import choose, most_chosen, undominated, within_reach
 
 AMOUNT_STEPS = 3
 """Kinds whose effect grows with the amount are offered at 1, 2 and 3 times their default amount."""
@@ -167,9 +167,11 @@ def make_plan(inputs: PlanningInputs, bundles: Mapping[str, ScoringBundle], cata
     scored = [score_candidates(inputs.rows[e], bundles[e], catalogue, budgets, county, amount_steps, effect)
               for e in inputs.rows]
     benefit, cost, group = candidate_arrays(scored, len(budget_names))
-    offered = np.concatenate([undominated(c.averted, c.cost).ravel() for c in scored])
-    selection = choose(np.where(offered, benefit, 0.0), cost, group,
-                       np.array([budgets.get(b, 0.0) for b in budget_names]))
+    amounts = np.array([budgets.get(b, 0.0) for b in budget_names])
+    reach = most_chosen(np.concatenate([c.cost for c in scored]), amounts)
+    offered = np.concatenate([(undominated(c.averted, c.cost) & within_reach(c.averted, reach)).ravel()
+                              for c in scored])
+    selection = choose(np.where(offered, benefit, 0.0), cost, group, amounts)
     ends = np.cumsum([len(c.inside) * len(c.options) for c in scored])
     starts = ends - [len(c.inside) * len(c.options) for c in scored]
     picked = [selection.chosen[(selection.chosen >= start) & (selection.chosen < end)] - start
