@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features.contracts import CONTRACTS, LIST_SEPARATOR
 from features.truth import oracle_column, read_oracle
@@ -136,7 +137,11 @@ def load_training_table(warehouse: Path, entity: str, horizon_days: int, labelle
         raise InputDataError(f"{warehouse} lacks regions or incidents: run `fengqiao ingest` first")
     if labelled_only:
         frame = frame[frame["label"].notna()]
-    frame = frame.sort_values(["snapshot", id_column(entity)], kind="stable").reset_index(drop=True)
+    order = ["snapshot", id_column(entity)]
+    if not pd.MultiIndex.from_frame(frame[order]).is_monotonic_increasing:  # files written before they were sorted
+        frame = frame.sort_values(order, kind="stable")
+    frame = frame.reset_index(drop=True)
+    pa.default_memory_pool().release_unused()  # Arrow's allocator keeps what reading freed: at scale 10, gigabytes
     features = feature_columns(frame)
     sources = [name for name in CONTRACTS if table_path(warehouse, name).exists()]
     inputs = [path] + [table_path(warehouse, name) for name in sources]
