@@ -9,15 +9,16 @@ same rows, so that models (and a challenger and its champion) are compared on eq
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
 
 from fengqiao.progress import Progress
-from models.timesplit import as_datetime64, label_closed_before
+from models.timesplit import as_datetime64, label_closed_before, take_rows
 
 
 @dataclass(frozen=True)
@@ -50,13 +51,14 @@ def rolling_folds(snapshots: np.ndarray, months: int = 6, fold_months: int = 1) 
 
 def run_backtest(
     X: pd.DataFrame, y: np.ndarray, snapshots: np.ndarray, models: Mapping[str, BaseEstimator], folds: list[Fold],
-    horizon_days: int, progress: Progress | None = None, n_jobs: int = 1,
+    horizon_days: int, progress: Progress | None = None, n_jobs: int = 1, pool: Executor | None = None,
 ) -> pd.DataFrame:
     """Fit every model on each fold's training rows and score the fold's rows.
 
     The (fold, model) fits are independent: ``n_jobs`` of them run at once, in threads (the
     fits release the GIL in LightGBM's C++ and in numpy, and threads share ``X`` instead of
-    copying it to other processes). The result does not depend on ``n_jobs``.
+    copying it to other processes) — or in ``pool``, a thread pool the caller shares with
+    other fits (training's final fit). The result does not depend on ``n_jobs``.
 
     Returns one row per scored row: ``row`` (position in ``X``), ``fold``, ``snapshot``,
     ``label``, ``train_last_snapshot`` (the latest snapshot trained on) and one probability
@@ -76,17 +78,24 @@ def run_backtest(
     def fit_and_score(f: int, name: str) -> tuple[int, str, np.ndarray]:
         fold = folds[f]
         train, test = fold.training_rows(snaps, horizon_days), fold.test_rows(snaps)
-        fitted = clone(models[name]).fit(X[train], y[train], snapshot=snaps[train])
-        return f, name, fitted.predict_proba(X[test])[:, 1]
+        fitted = clone(models[name]).fit(take_rows(X, train), y[train], snapshot=snaps[train])
+        return f, name, fitted.predict_proba(take_rows(X, test))[:, 1]
 
     # the largest fits first, so that none is left to run alone at the end: the first model
     # (the main one, the costliest) before the others, the latest folds (the most rows) first
     tasks = [(f, name) for name in models for f in reversed(range(len(folds)))]
     step = f"backtest: {len(folds)} folds × {len(models)} models"
     report(step, 0, len(tasks))
-    runs = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator_unordered")(
-        delayed(fit_and_score)(f, name) for f, name in tasks)
-    for done, (f, name, p) in enumerate(runs, start=1):
-        parts[f][name] = p
-        report(step, done, len(tasks))
+    with ExitStack() as stack:
+        executor = pool or stack.enter_context(ThreadPoolExecutor(max_workers=max(n_jobs, 1)))
+        runs = [executor.submit(fit_and_score, f, name) for f, name in tasks]
+        try:
+            for done, run in enumerate(as_completed(runs), start=1):
+                f, name, p = run.result()
+                parts[f][name] = p
+                report(step, done, len(tasks))
+        except BaseException:
+            for run in runs:  # a failed fit fails the backtest now, not after the queued ones
+                run.cancel()
+            raise
     return pd.concat([part[[*part.columns[:5], *models]] for part in parts], ignore_index=True)

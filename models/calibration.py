@@ -17,7 +17,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
-from models.timesplit import as_datetime64, held_out_split
+from models.timesplit import as_datetime64, held_out_split, take_rows
 
 _EPS = 1e-6
 PROBABILITY_CLIP = _EPS
@@ -96,8 +96,8 @@ class CalibratedRisk(ClassifierMixin, BaseEstimator):
         y = np.asarray(y, dtype=int)
         fit_rows, held = held_out_split(snapshot, self.calibration_weeks, self.horizon_days)
         snaps = as_datetime64(snapshot)
-        self.model_ = clone(self.model).fit(X[fit_rows], y[fit_rows], snapshot=snaps[fit_rows])
-        raw = self.model_.predict_proba(X[held])[:, 1]
+        self.model_ = clone(self.model).fit(take_rows(X, fit_rows), y[fit_rows], snapshot=snaps[fit_rows])
+        raw = self.model_.predict_proba(take_rows(X, held))[:, 1]
         self.calibrator_ = ScoreCalibrator(self.method).fit(raw, y[held], snaps[held])
         self.method_ = self.calibrator_.method_
         self.calibration_rows_ = np.flatnonzero(held)

@@ -18,13 +18,8 @@ from models.catalogue import BASELINES, build_model
 from models.data import TrainingTable
 from models.evaluation import assessment_comparison, coverage_by_county, fold_metrics, summary_with_intervals
 from models.featuremeta import feature_group, monotone_sign
-from models.timesplit import as_datetime64
+from models.timesplit import as_datetime64, take_rows
 from models.tuning import tune_lightgbm
-
-ALONGSIDE_MAX_BYTES = 1 << 30
-"""The final fit runs alongside the backtest only for a feature matrix up to this size (1 GiB):
-each LightGBM fit holds about three copies of its rows while it builds its dataset (measured:
-20 GB resident with three fits at once on the 2.2 GB village matrix of a scale-10 world)."""
 
 
 @dataclass
@@ -94,7 +89,7 @@ def train_and_backtest(table: TrainingTable, options: TrainingOptions, progress:
     if params is None and options.model in ("lightgbm", "lightgbm_hawkes") and options.tuning_trials > 0:
         before = folds[0].training_rows(snaps, options.horizon_days)
         monotone = {f: monotone_sign(table.entity, f) for f in table.features}
-        params, trials = tune_lightgbm(X[before], y[before], snaps[before], options.horizon_days, monotone,
+        params, trials = tune_lightgbm(take_rows(X, before), y[before], snaps[before], options.horizon_days, monotone,
                                        trials=options.tuning_trials, seed=options.seed, n_jobs=options.n_jobs,
                                        progress=report)
     params = dict(params or {})
@@ -107,17 +102,12 @@ def train_and_backtest(table: TrainingTable, options: TrainingOptions, progress:
                            distributed=distributed)
 
     models = {name: make(name) for name in names}
-    with ThreadPoolExecutor(max_workers=1) as alongside:
-        # the final model needs nothing of the backtest: with more than one job and memory to
-        # spare it is fitted alongside the backtest and the judging (the largest fit, it would
-        # otherwise run alone on one core at the end)
-        final_fit = (alongside.submit(make(options.model, options.distributed).fit, X, y, snapshot=snaps)
-                     if options.final_fit else None)
-        fits_alongside = options.n_jobs > 1 and X.memory_usage(index=False).sum() <= ALONGSIDE_MAX_BYTES
-        if final_fit is not None and not fits_alongside:
-            final_fit.result()
+    with ThreadPoolExecutor(max_workers=max(options.n_jobs, 1)) as pool:
+        # the final model needs nothing of the backtest: it is the first of the fits that share
+        # the pool (the largest first), so that none is left to run alone on one core at the end
+        final_fit = pool.submit(make(options.model, options.distributed).fit, X, y, snapshot=snaps) if options.final_fit else None
         predictions = run_backtest(X, y, snaps, models, folds, options.horizon_days, progress=report,
-                                   n_jobs=options.n_jobs)
+                                   n_jobs=options.n_jobs, pool=pool)
         judged = list(names)
         if table.oracle is not None:
             predictions["oracle"] = table.oracle[predictions["row"].to_numpy()]

@@ -11,12 +11,12 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 import optuna
-from joblib import Parallel, delayed
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.metrics import average_precision_score
 
 from models.estimators import DEFAULT_LIGHTGBM, LightGBMRisk
-from models.timesplit import as_datetime64, label_closed_before
+from models.timesplit import as_datetime64, label_closed_before, take_rows
 
 
 def inner_folds(snapshots: np.ndarray, horizon_days: int, folds: int = 2, weeks: int = 8) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -61,8 +61,8 @@ def tune_lightgbm(X: pd.DataFrame, y: np.ndarray, snapshots: np.ndarray, horizon
         def judge(fit: np.ndarray, valid: np.ndarray) -> tuple[float, int]:
             model = LightGBMRisk(params=params, monotone=monotone, horizon_days=horizon_days, early_stopping_weeks=4,
                                  refit=False)  # a trial judges parameters: no refit, half the time
-            model.fit(X[fit], y[fit], snapshot=snaps[fit])
-            return average_precision_score(y[valid], model.predict_proba(X[valid])[:, 1]), model.best_iteration_
+            model.fit(take_rows(X, fit), y[fit], snapshot=snaps[fit])
+            return average_precision_score(y[valid], model.predict_proba(take_rows(X, valid))[:, 1]), model.best_iteration_
 
         judged = Parallel(n_jobs=n_jobs, prefer="threads")(delayed(judge)(fit, valid) for fit, valid in folds)
         trial.set_user_attr("trees", judged[-1][1])

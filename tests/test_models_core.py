@@ -15,7 +15,7 @@ from models.estimators import LightGBMRisk, LogisticRisk, RecentIncidentsRisk
 from models.featuremeta import monotone_sign
 from models.levels import levels_by_budget, levels_by_threshold
 from models.metrics import expected_calibration_error, ranking_figures, score_metrics, top_k_mask
-from models.timesplit import as_datetime64, held_out_split
+from models.timesplit import as_datetime64, held_out_split, take_rows
 
 
 def panel(weeks: int = 60, entities: int = 150, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -146,6 +146,19 @@ def test_held_out_split_leaves_a_gap_of_one_horizon():
     assert as_datetime64(snaps)[fit].max() + np.timedelta64(30, "D") <= as_datetime64(snaps)[held].min()
     with pytest.raises(ValueError, match="too few snapshots"):
         held_out_split(snaps[:6], weeks=4, horizon_days=30)
+
+
+def test_a_time_split_of_a_sorted_table_shares_its_memory_and_any_other_split_is_a_copy():
+    X = pd.DataFrame(np.arange(40, dtype=np.float32).reshape(10, 4), columns=list("abcd"))
+    run = np.zeros(10, dtype=bool)
+    run[3:7] = True
+    sliced = take_rows(X, run)
+    pd.testing.assert_frame_equal(sliced, X[run])
+    assert np.shares_memory(sliced.to_numpy(), X.to_numpy())
+    scattered = run.copy()
+    scattered[8] = True
+    pd.testing.assert_frame_equal(take_rows(X, scattered), X[scattered])
+    assert take_rows(X, np.zeros(10, dtype=bool)).empty
 
 
 def test_estimators_follow_the_scikit_learn_contract():
