@@ -19,6 +19,7 @@ from fengqiao.publish import write_atomic
 from fengqiao.settings import Settings
 from models.batch_scoring import feature_matrix, history_path, score_snapshot, write_scores
 from models.bundle import load_bundle
+from models.bundle.scoring import is_registry_uri
 from models.bundle.export import BundleFacts, export_model_file
 from models.catalogue import BUNDLED_MODELS, UnknownModelError
 from models.data import load_training_table
@@ -205,7 +206,7 @@ def score_job(settings: Settings, entities: Sequence[str] = ENTITIES, source: st
     """Score the latest snapshot of each entity kind with its champion (or the bundle at
     ``source``: a folder or an MLflow model URI) and publish the scores and the history."""
     started = time.perf_counter()
-    if source is None or source.startswith(("models:/", "runs:/")):
+    if source is None or is_registry_uri(source):
         use_store(settings.tracking_uri)
     lines = []
     for entity in entities:

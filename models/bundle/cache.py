@@ -24,17 +24,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from models.bundle.format import BundleError, read_arrays, read_meta
-from models.bundle.scoring import ScoringBundle, download_bundle, load_bundle
+from models.bundle.format import META_FILE, BundleError, read_arrays, read_meta
+from models.bundle.scoring import ScoringBundle, download_bundle, is_registry_uri, load_bundle
 
 SOURCE_FILE = "source.json"
 """Beside each copy: the URI and store it came from, the registry version, and the store's state."""
 SQLITE_PREFIX = "sqlite:///"
 JOURNALS = ("", "-wal", "-journal", "-shm")
-
-
-def _is_registry_uri(source: str) -> bool:
-    return source.startswith(("models:/", "runs:/"))
 
 
 def _moves(source: str) -> bool:
@@ -86,7 +82,7 @@ def load_cached_bundle(source: str, tracking_uri: str, cache_dir: Path) -> Scori
     """The bundle at ``source`` (a folder, or an MLflow model URI in the store at
     ``tracking_uri``), from the local copy in ``cache_dir`` while it is current (see the module
     docstring), else from MLflow, keeping a new copy. Raises ``BundleError`` as ``load_bundle``."""
-    if not _is_registry_uri(source):
+    if not is_registry_uri(source):
         return load_bundle(source)
     entry = _entry(cache_dir, source, tracking_uri)
     state = store_state(tracking_uri)
@@ -103,7 +99,7 @@ def load_cached_bundle(source: str, tracking_uri: str, cache_dir: Path) -> Scori
         bundle = ScoringBundle(meta, read_arrays(folder, meta), version)
         fresh = staging / "copy"
         fresh.mkdir()
-        for name in (meta["arrays"]["file"], "bundle.json"):
+        for name in (meta["arrays"]["file"], META_FILE):
             shutil.copy2(folder / name, fresh / name)
         (fresh / SOURCE_FILE).write_text(json.dumps(
             {"source": source, "tracking_uri": tracking_uri, "version": version, "store_state": state}))

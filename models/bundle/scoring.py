@@ -182,6 +182,11 @@ def _registry_version(uri: str) -> str:
     return number or "latest"
 
 
+def is_registry_uri(source: str | Path) -> bool:
+    """Whether ``source`` names an MLflow model (``models:/…``, ``runs:/…``) rather than a folder."""
+    return str(source).startswith(("models:/", "runs:/"))
+
+
 def download_bundle(uri: str, dst: Path) -> tuple[Path, str]:
     """Download the bundle of an MLflow model URI (``models:/village-risk@champion``,
     ``runs:/<run>/model``) into ``dst``: its folder and the registry version it resolved to
@@ -203,7 +208,7 @@ def load_bundle(source: str | Path) -> ScoringBundle:
     ``runs:/<run>/model``) whose artifacts are downloaded to a temporary folder. Raises
     ``BundleError`` for a missing, damaged or incompatible bundle."""
     text = str(source)
-    if text.startswith(("models:/", "runs:/")):
+    if is_registry_uri(text):
         with tempfile.TemporaryDirectory() as tmp:
             folder, version = download_bundle(text, Path(tmp))
             meta = read_meta(folder)
