@@ -383,6 +383,9 @@ def _use_local_prefect(settings: Settings) -> Callable[[], None]:
     at once in two threads is slower: they share one interpreter lock). The returned call
     waits until it is up; if it failed, the flow's own start reports why."""
     os.environ.setdefault("PREFECT_HOME", str((settings.data_root / "prefect").resolve()))
+    # Prefect makes its home without parents, and without it its server cannot open its database:
+    # a new data root (a fresh clone's var/) would leave the flow waiting on a server that never starts
+    Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     # the temporary server needs ~17 s to start on a quiet 2-core machine; Prefect's 20 s is too tight when busy
