@@ -7,12 +7,10 @@ imports the job it runs when it runs: the start-up of a command is the time of i
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable
 from importlib.metadata import version as package_version
@@ -374,36 +372,24 @@ def promote(
 
 def _use_local_prefect(settings: Settings) -> Callable[[], None]:
     """Prefect's home under the data root and no telemetry (intranets have no internet), unless
-    the environment already points Prefect elsewhere (``PREFECT_API_URL`` for a server).
-
-    Without a server, Prefect starts a temporary local one when the flow is first called
-    (15–25 s on a quiet 2-core machine, after the flow's ~12 s of imports). It is started now
-    instead: its module is imported here (the flow would import it anyway), and its process
-    then boots on another core while this process imports the flow's libraries (importing both
-    at once in two threads is slower: they share one interpreter lock). The returned call
-    waits until it is up; if it failed, the flow's own start reports why."""
+    the environment already says otherwise; and, unless ``PREFECT_API_URL`` names a Prefect
+    server (or ephemeral mode is switched off), Prefect's temporary local server, launched now
+    so that it boots while this process imports the flow's libraries
+    (``pipelines.local_prefect``). The returned call waits until it answers."""
     os.environ.setdefault("PREFECT_HOME", str((settings.data_root / "prefect").resolve()))
     # Prefect makes its home without parents, and without it its server cannot open its database:
     # a new data root (a fresh clone's var/) would leave the flow waiting on a server that never starts
     Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    # the temporary server needs ~17 s to start on a quiet 2-core machine; Prefect's 20 s is too tight when busy
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-    from prefect.settings import get_current_settings
-
-    current = get_current_settings()
-    if current.api.url or not current.server.ephemeral.enabled:
+    ephemeral = os.environ.get("PREFECT_SERVER_EPHEMERAL_ENABLED",
+                               os.environ.get("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true"))
+    if os.environ.get("PREFECT_API_URL") or ephemeral.strip().lower() in ("0", "false", "no", "off"):
         return lambda: None
-    from prefect.server.api.server import SubprocessASGIServer
+    from pipelines.local_prefect import start_local_server
 
-    def start() -> None:
-        with contextlib.suppress(Exception):  # the flow's own start reports what went wrong
-            SubprocessASGIServer().start()
-
-    booting = threading.Thread(target=start, name="prefect-server-start", daemon=True)
-    booting.start()
-    return booting.join
+    # about 16 s on a quiet 2-core machine for a new data root; far more when the machine is busy
+    return start_local_server(float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")))
 
 
 def _on_cluster(flow, settings: Settings, dask: bool):
@@ -420,8 +406,8 @@ def _run_flow(name: str, run: Callable[[], list], prefect_ready: Callable[[], No
     configure_logging()
     typer.echo(f"== {name} started (Prefect flow)", err=True)
     started = time.perf_counter()
-    prefect_ready()
     try:
+        prefect_ready()
         outcomes = run()
     except FengqiaoError as err:
         _fail(err)
@@ -555,8 +541,17 @@ def demo(
     ready = _use_local_prefect(settings)
     from pipelines.flows import demo_flow
 
+    def store_then_ready() -> None:
+        """While Prefect's server boots, the embedded MLflow store's tables (about 6 s to create
+        on a new data root), which training would otherwise wait for."""
+        if settings.tracking_uri.startswith("sqlite:"):
+            from models.tracking import use_store
+
+            use_store(settings.tracking_uri).search_experiments(max_results=1)
+        ready()
+
     flow = _on_cluster(demo_flow, settings, dask)
-    _run_flow("demo", lambda: flow(settings, config, progress=_StepPrinter()), ready)
+    _run_flow("demo", lambda: flow(settings, config, progress=_StepPrinter()), store_then_ready)
     wh = settings.warehouse_dir
     typer.echo(f"\nLook at:\n"
                f"  {settings.raw_dir}/world.json            the simulated world and its realised rates\n"

@@ -24,3 +24,14 @@ def test_a_flow_starts_its_local_prefect_in_a_data_root_that_does_not_exist_yet(
     assert "error: Cannot ingest" in run.stderr
     assert "Failed to create the Prefect home directory" not in run.stderr
     assert (root / "prefect").is_dir()
+
+
+def test_a_local_server_that_cannot_start_is_a_clear_error_not_a_wait(tmp_path, monkeypatch):
+    from fengqiao.errors import ServiceUnavailable
+    from pipelines.local_prefect import start_local_server
+
+    monkeypatch.setenv("PREFECT_API_URL", "restored after the test")
+    monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/prefect.db")
+    ready = start_local_server(timeout_s=120)
+    with pytest.raises(ServiceUnavailable, match=r"did not start within 120 s \(it exited with status"):
+        ready()
