@@ -33,6 +33,7 @@ from typer.core import TyperGroup
 from fengqiao.errors import ConfigurationError, FengqiaoError
 from fengqiao.log import configure_logging
 from fengqiao.settings import Settings
+from pipelines.local_prefect import LocalServer, start_local_server
 from pipelines.result import JobResult
 from pipelines.simulate.config import SimulationConfig
 
@@ -281,11 +282,11 @@ def features(
     if horizon_days is not None:
         settings = settings.model_copy(update={"horizon_days": horizon_days})
     if dask or settings.dask_address:
-        ready = _use_local_prefect(settings)
+        server = _use_local_prefect(settings)
         from pipelines.flows import build_features_flow
 
         flow = _on_cluster(build_features_flow, settings, dask)
-        _run_flow("build_features", lambda: flow(settings, force=True), ready)
+        _run_flow("build_features", lambda: flow(settings, force=True), server)
         return
     from pipelines.jobs import features_job
 
@@ -331,11 +332,11 @@ def train(
     if dask or settings.dask_address:
         if not promote:
             raise typer.BadParameter("the train flow always runs the promotion gate: drop --no-promote", param_hint="--dask")
-        ready = _use_local_prefect(settings)
+        server = _use_local_prefect(settings)
         from pipelines.flows import train_flow
 
         flow = _on_cluster(train_flow, settings, dask)
-        _run_flow("train", lambda: flow(settings, list(entities), force=True), ready)
+        _run_flow("train", lambda: flow(settings, list(entities), force=True), server)
         return
     from pipelines.model_jobs import train_job
 
@@ -370,12 +371,12 @@ def promote(
     _run("promote", lambda: promote_job(_settings(ctx), entity, version, progress=_StepPrinter()))
 
 
-def _use_local_prefect(settings: Settings) -> Callable[[], None]:
+def _use_local_prefect(settings: Settings) -> LocalServer | None:
     """Prefect's home under the data root and no telemetry (intranets have no internet), unless
     the environment already says otherwise; and, unless ``PREFECT_API_URL`` names a Prefect
     server (or ephemeral mode is switched off), Prefect's temporary local server, launched now
     so that it boots while this process imports the flow's libraries
-    (``pipelines.local_prefect``). The returned call waits until it answers."""
+    (``pipelines.local_prefect``); None when Prefect is elsewhere."""
     os.environ.setdefault("PREFECT_HOME", str((settings.data_root / "prefect").resolve()))
     # Prefect makes its home without parents, and without it its server cannot open its database:
     # a new data root (a fresh clone's var/) would leave the flow waiting on a server that never starts
@@ -385,9 +386,7 @@ def _use_local_prefect(settings: Settings) -> Callable[[], None]:
     ephemeral = os.environ.get("PREFECT_SERVER_EPHEMERAL_ENABLED",
                                os.environ.get("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true"))
     if os.environ.get("PREFECT_API_URL") or ephemeral.strip().lower() in ("0", "false", "no", "off"):
-        return lambda: None
-    from pipelines.local_prefect import start_local_server
-
+        return None
     # about 16 s on a quiet 2-core machine for a new data root; far more when the machine is busy
     return start_local_server(float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")))
 
@@ -400,14 +399,19 @@ def _on_cluster(flow, settings: Settings, dask: bool):
     return flow if runner is None else flow.with_options(task_runner=runner)
 
 
-def _run_flow(name: str, run: Callable[[], list], prefect_ready: Callable[[], None]) -> list:
-    """Once Prefect is ready, run a flow and print each step's summary, then the run's total; a
-    project error is one line and exit 2."""
+def _run_flow(name: str, run: Callable[[], list], server: LocalServer | None,
+              meanwhile: Callable[[], None] | None = None) -> list:
+    """Once Prefect's local ``server`` (if any) is ready — doing ``meanwhile`` while it boots —
+    run a flow and print each step's summary, then the run's total; a project error is one line
+    and exit 2."""
     configure_logging()
     typer.echo(f"== {name} started (Prefect flow)", err=True)
     started = time.perf_counter()
     try:
-        prefect_ready()
+        if meanwhile is not None:
+            meanwhile()
+        if server is not None:
+            server.wait_ready()
         outcomes = run()
     except FengqiaoError as err:
         _fail(err)
@@ -433,11 +437,11 @@ def refresh(
         settings = _settings(ctx)
     except FengqiaoError as err:
         _fail(err)
-    ready = _use_local_prefect(settings)
+    server = _use_local_prefect(settings)
     from pipelines.flows import refresh_flow
 
     flow = _on_cluster(refresh_flow, settings, dask)
-    _run_flow("refresh", lambda: flow(settings, source or str(settings.raw_dir), mapping, allow_shrink), ready)
+    _run_flow("refresh", lambda: flow(settings, source or str(settings.raw_dir), mapping, allow_shrink), server)
 
 
 @app.command()
@@ -538,20 +542,21 @@ def demo(
         config = dataclasses.replace(DEFAULTS, horizon_days=settings.horizon_days, scale=scale)
     except FengqiaoError as err:
         _fail(err)
-    ready = _use_local_prefect(settings)
+    server = _use_local_prefect(settings)
     from pipelines.flows import demo_flow
 
-    def store_then_ready() -> None:
-        """While Prefect's server boots, the embedded MLflow store's tables (about 6 s to create
-        on a new data root), which training would otherwise wait for."""
+    def create_store() -> None:
+        """The embedded MLflow store's tables (about 6 s on a new data root), made while
+        Prefect's server boots instead of when training waits for them."""
         if settings.tracking_uri.startswith("sqlite:"):
             from models.tracking import use_store
 
             use_store(settings.tracking_uri).search_experiments(max_results=1)
-        ready()
 
     flow = _on_cluster(demo_flow, settings, dask)
-    _run_flow("demo", lambda: flow(settings, config, progress=_StepPrinter()), store_then_ready)
+    _run_flow("demo", lambda: flow(settings, config, progress=_StepPrinter()), server, meanwhile=create_store)
+    if server is not None:
+        server.stop()  # its work is done; the API below needs no Prefect
     wh = settings.warehouse_dir
     typer.echo(f"\nLook at:\n"
                f"  {settings.raw_dir}/world.json            the simulated world and its realised rates\n"

@@ -15,16 +15,21 @@ against 23 s through Prefect's class.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 
 from fengqiao.errors import ServiceUnavailable
 
 POLL_SECONDS = 0.1
+PR_SET_PDEATHSIG = 1
+"""prctl's option: the signal a process gets when its parent dies (Linux)."""
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
 
 
 def _free_port() -> int:
@@ -39,42 +44,58 @@ def _launch(port: int) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "error", "--lifespan", "on"],
-        env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"})
+        env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"},
+        preexec_fn=_die_with_parent if _PRCTL is not None else None)  # noqa: PLW1509 (a C call only)
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+def _die_with_parent() -> None:
+    """In the child, between fork and exec (Linux): SIGTERM when this process dies without
+    stopping it — killed by a signal, whose default action runs no exit handler. Only a C call
+    runs here (the library was loaded before the fork), which is what is safe in a forked child."""
+    _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def start_local_server(timeout_s: float) -> Callable[[], None]:
-    """Launch the server now and point this process's Prefect at it (``PREFECT_API_URL``, which
-    must be set before Prefect is imported); the returned call waits until it answers, at most
-    ``timeout_s`` seconds, and raises ServiceUnavailable if it does not."""
-    import httpx  # light; Prefect's client imports it anyway
+@dataclass
+class LocalServer:
+    """The server's process and its API's URL (``PREFECT_API_URL``)."""
 
-    port = _free_port()
-    process = _launch(port)
-    atexit.register(lambda: _stop(process))
-    os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+    process: subprocess.Popen
+    api_url: str
+    timeout_s: float
 
-    def ready() -> None:
-        deadline = time.monotonic() + timeout_s
+    def wait_ready(self) -> None:
+        """Wait until the server answers, at most ``timeout_s`` seconds; ServiceUnavailable if
+        it does not (its own errors are on stderr already)."""
+        import httpx  # light; Prefect's client imports it anyway
+
+        deadline = time.monotonic() + self.timeout_s
         with httpx.Client(timeout=2) as client:
-            while time.monotonic() < deadline and process.poll() is None:
+            while time.monotonic() < deadline and self.process.poll() is None:
                 try:
-                    if client.get(f"{os.environ['PREFECT_API_URL']}/health").status_code == 200:
+                    if client.get(f"{self.api_url}/health").status_code == 200:
                         return
                 except httpx.HTTPError:
                     pass
                 time.sleep(POLL_SECONDS)
         raise ServiceUnavailable(
-            f"Prefect's temporary local server did not start within {timeout_s:.0f} s"
-            + ("" if process.poll() is None else f" (it exited with status {process.returncode})")
+            f"Prefect's temporary local server did not start within {self.timeout_s:.0f} s"
+            + ("" if self.process.poll() is None else f" (it exited with status {self.process.returncode})")
             + "; its errors are printed above. Set PREFECT_API_URL to use a running Prefect server instead.")
 
-    return ready
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def start_local_server(timeout_s: float) -> LocalServer:
+    """Launch the server now, stopped when this process exits, and point this process's Prefect
+    at it (``PREFECT_API_URL``, which must be set before Prefect is imported)."""
+    port = _free_port()
+    server = LocalServer(_launch(port), f"http://127.0.0.1:{port}/api", timeout_s)
+    atexit.register(server.stop)
+    os.environ["PREFECT_API_URL"] = server.api_url
+    return server

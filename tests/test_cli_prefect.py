@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -32,6 +33,31 @@ def test_a_local_server_that_cannot_start_is_a_clear_error_not_a_wait(tmp_path, 
 
     monkeypatch.setenv("PREFECT_API_URL", "restored after the test")
     monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/prefect.db")
-    ready = start_local_server(timeout_s=120)
+    server = start_local_server(timeout_s=120)
     with pytest.raises(ServiceUnavailable, match=r"did not start within 120 s \(it exited with status"):
-        ready()
+        server.wait_ready()
+
+
+def test_the_local_server_dies_with_the_command_even_when_it_is_killed(tmp_path):
+    script = ("import os, signal\n"
+              "from pipelines.local_prefect import start_local_server\n"
+              "server = start_local_server(timeout_s=120)\n"
+              "print(server.process.pid, flush=True)\n"
+              "os.kill(os.getpid(), signal.SIGKILL)\n")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}, "PREFECT_HOME": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False,
+                         timeout=60)
+    pid = int(run.stdout.split()[0])
+    deadline = time.monotonic() + 30
+    while _alive(pid):
+        assert time.monotonic() < deadline, "the server outlived the command that started it"
+        time.sleep(0.2)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, exited but not yet reaped by init, counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
