@@ -11,7 +11,13 @@ are allocated by
   was held, compensation where it is below the standard);
 - population share: each kind's actions split among counties by population, within a county
   to its most populous villages (projects: the most households affected);
-- at random among the eligible entities.
+- at random among the eligible entities;
+- and, as a ceiling rather than a policy, each kind's default action to the eligible entities
+  where the simulator says it averts most: per kind, the action sent to every eligible entity,
+  run forward, read entity by entity (other random numbers than the evaluation's). No one could
+  run it — it reads the world's true response — but it bounds what knowing each place's
+  effect is worth against top-risk-first (per kind: neither the overlap of kinds on one place
+  nor what an action does to the neighbours is in its reading).
 The models are trained only on rows whose labels closed before the first evaluated Monday
 (no look-ahead). Each plan is run forward in the simulator against the same world without it,
 200 replications with common random numbers (``pipelines.simulate.evaluate``); every policy at a
@@ -47,8 +53,11 @@ from pipelines.simulate.evaluate import evaluate_plan, load_world
 
 PLANNERS = {"planner": "pooled", "planner_entity": "entity"}
 """The planner's policies: name → effect reading."""
-POLICIES = (*PLANNERS, "top_risk", "population", "random")
+POLICIES = (*PLANNERS, "ceiling", "top_risk", "population", "random")
 SEED = 20261129
+CEILING_REPLICATIONS = 50
+"""Replications of the evaluations that read each entity's true effect for the ceiling (on
+other random numbers than the policies' evaluation, so that its choice does not fit their noise)."""
 
 
 def prepared(data: Path) -> Settings:
@@ -137,6 +146,25 @@ def rule_plan(policy: str, inputs, bundles: dict, catalogue: Catalogue, budgets:
     return {"snapshot": snapshot.date().isoformat(), "horizon_days": horizon, "actions": actions}
 
 
+def ceiling_plan(world, inputs, bundles: dict, catalogue: Catalogue, budgets: dict, snapshot: pd.Timestamp,
+                 horizon: int, seed: int) -> dict:
+    """The ceiling's plan (see the module): each kind's default action, as many as its budget
+    pays for, to the eligible entities with the largest true effect."""
+    actions = []
+    for name, kind in catalogue.kinds.items():
+        rows, bundle = inputs.rows[kind.entity], bundles[kind.entity]
+        n = int(budgets.get(kind.budget, 0) // (kind.default_amount * kind.unit_cost))
+        ok = np.flatnonzero(eligible(catalogue, name, rows, bundle))
+        if n == 0 or not len(ok):
+            continue
+        everywhere = Plan.model_validate({"snapshot": snapshot.date().isoformat(), "horizon_days": horizon, "actions": [
+            {"kind": name, "entity": kind.entity, "id": str(rows.ids[i])} for i in ok]})
+        effect = evaluate_plan(world, everywhere, catalogue, CEILING_REPLICATIONS, seed=seed).by_action["averted"]
+        chosen = ok[np.lexsort((rows.ids[ok], -effect.to_numpy()))][:n]
+        actions += [{"kind": name, "entity": kind.entity, "id": str(rows.ids[i])} for i in chosen]
+    return {"snapshot": snapshot.date().isoformat(), "horizon_days": horizon, "actions": actions}
+
+
 def predicted_by_kind(plan: dict) -> dict[str, float]:
     """The planner's own expected incidents averted, by kind of action."""
     out: dict[str, float] = {}
@@ -187,7 +215,9 @@ def main() -> None:
             t0 = time.perf_counter()
             plans[policy] = make_plan(inputs, bundles, catalogue, budgets, effect=effect)
             plan_seconds.append(time.perf_counter() - t0)
-        for policy in POLICIES[len(PLANNERS):]:
+        plans["ceiling"] = ceiling_plan(world, inputs, bundles, catalogue, budgets, monday, settings.horizon_days,
+                                        seed=SEED + 1000 + s)
+        for policy in POLICIES[len(PLANNERS) + 1:]:
             plans[policy] = rule_plan(policy, inputs, bundles, catalogue, budgets, rng, monday,
                                       settings.horizon_days, regions, projects)
         row = {"snapshot": monday.date().isoformat()}
@@ -215,14 +245,14 @@ def main() -> None:
         summary.append({"policy": policy, "averted_total": f"{mean:.2f} [{low:.2f}, {high:.2f}]",
                         "per_snapshot": f"{mean / len(mondays):.2f}",
                         "minus_top_risk": f"{vs_top[0]:+.2f} [{vs_top[1]:+.2f}, {vs_top[2]:+.2f}]"})
-    ratio_top = {p: totals[p].mean() / totals["top_risk"].mean() for p in PLANNERS}
+    ratio_top = {p: totals[p].mean() / totals["top_risk"].mean() for p in (*PLANNERS, "ceiling")}
     ratio_random = {p: totals[p].mean() / totals["random"].mean() for p in PLANNERS}
     counties = (pd.DataFrame(county_rows).groupby(["county", "policy"])["averted"].sum().unstack("policy")
                 [list(POLICIES)].round(2))
     kinds = pd.DataFrame(kind_rows).groupby(["policy", "kind"])[["actions", "predicted", "true"]].sum(min_count=1)
     kinds["true/predicted"] = (kinds["true"] / kinds["predicted"]).round(2)
     preamble = [
-        "# prevention — the same budgets allocated five ways, judged in the simulator", "",
+        "# prevention — the same budgets allocated five ways and a ceiling, judged in the simulator", "",
         (f"Default world; {len(mondays)} Mondays {mondays[0].date()} … {mondays[-1].date()} ({args.every_weeks} weeks "
         f"apart); budgets {budgets}; models trained on labels closed before {mondays[0].date()}; "
         f"{args.replications} replications with common random numbers per snapshot; horizon {settings.horizon_days} "
@@ -230,6 +260,8 @@ def main() -> None:
         f"intervals over replications (policies paired)."), "",
         *(f"{p} ({PLANNERS[p]} effects) ÷ top-risk-first: {ratio_top[p]:.2f} (target ≥ 1.20); ÷ random: "
           f"{ratio_random[p]:.2f} (target ≥ 2)." for p in PLANNERS), "",
+        (f"The ceiling (each kind to the places where the simulator says it averts most) ÷ top-risk-first: "
+         f"{ratio_top['ceiling']:.2f}: what knowing each place's true effect per kind would be worth."), "",
         f"Planner time per city plan: median {np.median(plan_seconds):.2f} s.", "",
         "## Per snapshot (averted [95% interval])", "",
         "| " + " | ".join(["snapshot", *POLICIES, "baseline_expected"]) + " |",
