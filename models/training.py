@@ -105,7 +105,8 @@ def train_and_backtest(table: TrainingTable, options: TrainingOptions, progress:
     with ThreadPoolExecutor(max_workers=max(options.n_jobs, 1)) as pool:
         # the final model needs nothing of the backtest: it is the first of the fits that share
         # the pool (the largest first), so that none is left to run alone on one core at the end
-        final_fit = pool.submit(make(options.model, options.distributed).fit, X, y, snapshot=snaps) if options.final_fit else None
+        final_fit = (pool.submit(make(options.model, options.distributed).fit, X, y, snapshot=snaps)
+                     if options.final_fit else None)
         predictions = run_backtest(X, y, snaps, models, folds, options.horizon_days, progress=report,
                                    n_jobs=options.n_jobs, pool=pool)
         judged = list(names)
