@@ -200,7 +200,7 @@ def main() -> None:
     regions = pd.read_parquet(settings.warehouse_dir / "regions.parquet").set_index("village_id")
     projects = pd.read_parquet(settings.warehouse_dir / "projects.parquet").set_index("project_id")
     averted = {p: [] for p in POLICIES}       # per snapshot: per-replication averted incidents
-    county_rows, kind_rows, snapshot_rows = [], [], []
+    county_rows, kind_rows, snapshot_rows, alone_rows = [], [], [], []
     plan_seconds = []
     for s, monday in enumerate(mondays):
         inputs = read_planning_inputs(settings.warehouse_dir, bundles, snapshot=monday.date())
@@ -228,6 +228,11 @@ def main() -> None:
                                   "actions": sum(a["kind"] == kind for a in plan["actions"])})
         row["baseline_expected"] = f"{result.expected_without:.1f}"
         snapshot_rows.append(row)
+        for kind in catalogue.kinds:  # each kind alone, as the planner, top-risk-first and the ceiling place it
+            for policy in ("planner", "top_risk", "ceiling"):
+                alone = {**plans[policy], "actions": [a for a in plans[policy]["actions"] if a["kind"] == kind]}
+                result = evaluate_plan(world, Plan.model_validate(alone), catalogue, args.replications, seed=SEED + s)
+                alone_rows.append({"snapshot": s, "kind": kind, "policy": policy, "averted": result.averted})
         print(f"{monday.date()}: " + ", ".join(f"{p} {row[p]}" for p in POLICIES), flush=True)
 
     totals = {p: np.sum(averted[p], axis=0) for p in POLICIES}  # per replication, summed over snapshots
@@ -244,6 +249,12 @@ def main() -> None:
                 [list(POLICIES)].round(2))
     kinds = pd.DataFrame(kind_rows).groupby(["policy", "kind"])[["actions", "predicted", "true"]].sum(min_count=1)
     kinds["true/predicted"] = (kinds["true"] / kinds["predicted"]).round(2)
+    alone = pd.DataFrame(alone_rows).groupby(["kind", "policy"])["averted"].sum().unstack("policy")
+    alone["planner predicted"] = kinds.loc["planner", "predicted"].reindex(alone.index)
+    alone["planner ÷ top_risk"] = alone["planner"] / alone["top_risk"]
+    alone["ceiling ÷ top_risk"] = alone["ceiling"] / alone["top_risk"]
+    alone = alone[["planner predicted", "planner", "top_risk", "ceiling", "planner ÷ top_risk",
+                   "ceiling ÷ top_risk"]].round(2)
     preamble = [
         "# prevention — the same budgets allocated five ways and a ceiling, judged in the simulator", "",
         (f"Default world; {len(mondays)} Mondays {mondays[0].date()} … {mondays[-1].date()} ({args.every_weeks} weeks "
@@ -262,9 +273,12 @@ def main() -> None:
         *["| " + " | ".join(str(r[h]) for h in ["snapshot", *POLICIES, "baseline_expected"]) + " |"
           for r in snapshot_rows], "",
         "## By county (averted, summed over snapshots)", "", *markdown(counties), "",
-        ("## Where each policy's averted incidents came from, by kind of action (and for the planner, its "
-         "predicted effect against the simulator's truth)"), "",
+        ("## Incidents averted at the places each kind went to, in the whole plan (a place's count includes "
+         "what the plan's other actions there and nearby did; see the next table for each kind alone)"), "",
         *markdown(kinds.reset_index(level="kind").round(2)), "",
+        ("## Each kind alone: the planner's, top-risk-first's and the ceiling's places (averted, summed over "
+         "snapshots; each plan's actions of that kind only, same random numbers as above; the planner's own "
+         "prediction beside it)"), "", *markdown(alone), "",
         f"(seconds in all: {time.perf_counter() - started:.0f})", "",
         "## Totals", "",
     ]
@@ -272,7 +286,8 @@ def main() -> None:
             {"mondays": [m.date().isoformat() for m in mondays], "budgets": budgets, "snapshots": snapshot_rows,
              "totals": summary, "ratio_planner_top_risk": ratio_top, "ratio_planner_random": ratio_random,
              "by_county": counties.reset_index().to_dict("records"),
-             "by_kind": kinds.reset_index().to_dict("records"), "plan_seconds": plan_seconds})
+             "by_kind": kinds.reset_index().to_dict("records"), "alone": alone.reset_index().to_dict("records"),
+             "plan_seconds": plan_seconds})
 
 
 if __name__ == "__main__":
