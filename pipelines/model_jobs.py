@@ -19,8 +19,8 @@ from fengqiao.publish import write_atomic
 from fengqiao.settings import Settings
 from models.batch_scoring import feature_matrix, history_path, score_snapshot, write_scores
 from models.bundle import load_bundle
-from models.bundle.scoring import is_registry_uri
 from models.bundle.export import BundleFacts, export_model_file
+from models.bundle.scoring import is_registry_uri
 from models.catalogue import BUNDLED_MODELS, UnknownModelError
 from models.data import load_training_table
 from models.drift import drift_report, group_psi_table
