@@ -18,6 +18,7 @@ from types import MappingProxyType
 
 from fengqiao.errors import ConfigurationError, FengqiaoError
 from models.bundle import load_bundle
+from models.bundle.scoring import is_registry_uri
 from serving.metrics import ApiMetrics
 from serving.scored import ScoredEntities, score_entities
 
@@ -40,7 +41,7 @@ def load_scored(sources: Mapping[str, str], warehouse: Path, history_weeks: int,
     """Load every entity kind's bundle from ``sources`` (folder or MLflow URI) and score it.
     A missing, damaged or incompatible bundle is a ConfigurationError naming the entity kind and
     the problem; a missing input, a FengqiaoError naming it."""
-    if any(":/" in source for source in sources.values()):
+    if any(is_registry_uri(source) for source in sources.values()):
         _point_mlflow_at(tracking_uri)
     scored = {}
     for entity, source in sources.items():
