@@ -210,13 +210,14 @@ def score_entities(bundle: ScoringBundle, source: str, warehouse: Path, history_
                                             {c: places.in_county(c) for c in counties})
 
     latest_rows = np.flatnonzero(present[-1])
+    contributions = np.full((n, n_feat + 1), np.nan)
+    contributions[latest_rows] = bundle.contributions(features[-1, latest_rows])
     explained = explain_rows(bundle, features[-1, latest_rows],
-                             county_reference(medians, home, n_snap - 1, latest_rows))
+                             county_reference(medians, home, n_snap - 1, latest_rows),
+                             contributions=contributions[latest_rows])
     explanations: list[Explanation | None] = [None] * n
     for i, explanation in zip(latest_rows, explained):
         explanations[i] = explanation
-    contributions = np.full((n, n_feat + 1), np.nan)
-    contributions[latest_rows] = bundle.contributions(features[-1, latest_rows])
     return ScoredEntities(
         entity=entity, bundle=bundle, source=source, loaded_at=datetime.now(UTC),
         scoring_seconds=time.perf_counter() - started, places=places, snapshots=tuple(kept), features=features,

@@ -194,15 +194,15 @@ def what_if(scored: ScoredEntities, principal: Principal, request: schemas.WhatI
     for name, value in request.features.items():
         x[position[name]] = np.nan if value is None else value
     started = time.perf_counter()
-    explained = explain_rows(bundle, x[None, :], reference[None, :])[0]
-    contributions = bundle.contributions(x[None, :])[0]
+    contributions = bundle.contributions(x[None, :])
+    explained = explain_rows(bundle, x[None, :], reference[None, :], contributions=contributions)[0]
     model_ms = 1000 * (time.perf_counter() - started)
     return schemas.WhatIfResult.model_validate({
         "entity": scored.entity, "id": request.id, "model_version": scored.version,
         "snapshot": scored.snapshots[s] if request.id is not None else None, "probability": explained.probability,
         "level": explained.level, "current_probability": current,
         "change": None if current is None else explained.probability - current,
-        "explanation": explanation(scored, explained, x, reference, contributions),
+        "explanation": explanation(scored, explained, x, reference, contributions[0]),
         "overridden": sorted(request.features), "missing": int(np.isnan(x).sum()), "model_ms": model_ms})
 
 

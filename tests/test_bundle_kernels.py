@@ -4,6 +4,7 @@ real models, and against brute-force Shapley values on random hand-made trees.""
 from __future__ import annotations
 
 import lightgbm as lgb
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -90,7 +91,22 @@ def test_single_rows_score_as_the_batch_does(model_and_bundle):
     read_only = rows[:40].copy()
     read_only.setflags(write=False)
     assert np.array_equal(bundle.raw_score(read_only[:3]), batch[:3])
-    assert np.abs(bundle.contributions(rows[:3]) - bundle.contributions(rows)[:3]).max() <= 1e-12
+
+
+
+def test_single_row_contributions_are_the_batchs_on_any_thread_count(model_and_bundle):
+    """A few rows take the path that spreads each row's trees over numba's threads: the numbers
+    are the batch's to the bit, whether it runs on one thread or two."""
+    _, bundle, rows = model_and_bundle
+    batch = bundle.contributions(rows)[:3]
+    before = numba.get_num_threads()
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            assert np.array_equal(bundle.contributions(rows[:3]), batch)
+            assert np.array_equal(bundle.contributions(rows[1]), batch[1:2])
+    finally:
+        numba.set_num_threads(before)
 
 
 def test_contributions_equal_lightgbm_pred_contrib_within_1e_9(model_and_bundle):

@@ -77,13 +77,15 @@ def _group_steps(bundle: ScoringBundle, bias: float, order: list[str], log_odds:
     return steps.tolist()
 
 
-def explain_rows(bundle: ScoringBundle, X: np.ndarray, reference: np.ndarray, top: int = 3) -> list[Explanation]:
+def explain_rows(bundle: ScoringBundle, X: np.ndarray, reference: np.ndarray, top: int = 3,
+                 contributions: np.ndarray | None = None) -> list[Explanation]:
     """One ``Explanation`` per row of ``X``; ``reference`` holds each row's county medians
     (NaN where unknown). ``reasons`` are the ``top`` features with the largest positive
-    contributions."""
+    contributions. ``contributions``: the rows' ``bundle.contributions``, when the caller
+    needs them too and has them already (TreeSHAP is most of an explanation's time)."""
     X = np.asarray(X, dtype=float).reshape(-1, len(bundle.feature_names))
     reference = np.asarray(reference, dtype=float).reshape(X.shape)
-    contrib = bundle.contributions(X)
+    contrib = bundle.contributions(X) if contributions is None else contributions
     raw = contrib.sum(axis=1)
     probability = bundle.probability_from_raw(raw)
     levels = bundle.levels(probability)

@@ -198,14 +198,21 @@ def element_masks(path_start, path_node, path_left, path_elem, elem_start, tree_
     return mask, side
 
 
+TREE_PARTS = 8
+"""A row's contributions are summed over this many consecutive runs of trees, each from zero,
+then run after run: the numbers are the same whether a row's runs are computed on one thread
+(``contributions``) or spread over several (``row_contributions``)."""
+
+
 @njit(cache=True)
-def row_contributions(x, out, tree_node_start, tree_leaf_start, node_slot, threshold, slots, leaf_value, elem_start,
-                      elem_feature, elem_zero, elem_mask, elem_side, weights, bias, max_elems):
-    """Adds one row's TreeSHAP contributions to ``out`` (n_features + 1; the last is the bias,
-    the model's expected raw score). Per tree the row's decisions are a bit set (a node's
-    decision is its slot's value ≤ its threshold, ``models.bundle.layout``); an element is hot
-    when they agree with its ``elem_side`` on its ``elem_mask`` (``element_masks``), which
-    takes no branch. ``weights[D, s]`` is the Shapley weight s!(D−s−1)!/D!."""
+def part_contributions(x, out, part, tree_node_start, tree_leaf_start, node_slot, threshold, slots, leaf_value,
+                       elem_start, elem_feature, elem_zero, elem_mask, elem_side, weights, max_elems):
+    """Adds to ``out`` (n_features + 1) one row's TreeSHAP contributions from the trees of run
+    ``part`` of ``TREE_PARTS``. Per tree the row's decisions are a bit set (a node's decision
+    is its slot's value ≤ its threshold, ``models.bundle.layout``); an element is hot when they
+    agree with its ``elem_side`` on its ``elem_mask`` (``element_masks``), which takes no
+    branch. ``weights[D, s]`` is the Shapley weight s!(D−s−1)!/D!."""
+    n_trees = tree_node_start.shape[0] - 1
     words = elem_mask.shape[1]
     vals = np.empty(slots.shape[0] + 1)
     slot_values(x, slots, vals)
@@ -215,7 +222,7 @@ def row_contributions(x, out, tree_node_start, tree_leaf_start, node_slot, thres
     cold_zero = np.empty(max_elems)
     cold_feature = np.empty(max_elems, dtype=np.int64)
     poly = np.empty(max_elems + 1)
-    for t in range(tree_node_start.shape[0] - 1):
+    for t in range(part * n_trees // TREE_PARTS, (part + 1) * n_trees // TREE_PARTS):
         first = tree_node_start[t]
         decision[:] = 0
         for node in range(first, tree_node_start[t + 1]):
@@ -267,15 +274,42 @@ def row_contributions(x, out, tree_node_start, tree_leaf_start, node_slot, thres
                     previous = poly[m] - zk * previous
                     total += previous * weights[d, h - 1 - m]
                 out[elem_feature[hot_elem[k]]] += (1.0 - zk) * product * total
+
+
+@njit(cache=True)
+def sum_parts(parts, out, bias):
+    """Writes into ``out`` the runs' contributions ``parts`` (TREE_PARTS, n_features + 1)
+    summed in run order, plus the bias (the model's expected raw score) in the last place."""
+    for k in range(out.shape[0]):
+        total = 0.0
+        for part in range(TREE_PARTS):
+            total += parts[part, k]
+        out[k] = total
     out[out.shape[0] - 1] += bias
+
+
+@njit(cache=True, parallel=True)
+def row_contributions(x, out, tree_node_start, tree_leaf_start, node_slot, threshold, slots, leaf_value, elem_start,
+                      elem_feature, elem_zero, elem_mask, elem_side, weights, bias, max_elems):
+    """Writes one row's TreeSHAP contributions into ``out`` (n_features + 1; the last is the
+    bias), its runs of trees in parallel: a single row's explanation uses every thread."""
+    parts = np.zeros((TREE_PARTS, out.shape[0]))
+    for part in prange(TREE_PARTS):
+        part_contributions(x, parts[part], part, tree_node_start, tree_leaf_start, node_slot, threshold, slots,
+                           leaf_value, elem_start, elem_feature, elem_zero, elem_mask, elem_side, weights, max_elems)
+    sum_parts(parts, out, bias)
 
 
 @njit(cache=True, parallel=True)
 def contributions(X, tree_node_start, tree_leaf_start, node_slot, threshold, slots, leaf_value, elem_start,
                   elem_feature, elem_zero, elem_mask, elem_side, weights, bias, max_elems):
     """TreeSHAP contributions of every row of ``X``: (n, n_features + 1), rows in parallel."""
-    out = np.zeros((X.shape[0], X.shape[1] + 1))
+    out = np.empty((X.shape[0], X.shape[1] + 1))
     for i in prange(X.shape[0]):
-        row_contributions(X[i], out[i], tree_node_start, tree_leaf_start, node_slot, threshold, slots, leaf_value,
-                          elem_start, elem_feature, elem_zero, elem_mask, elem_side, weights, bias, max_elems)
+        parts = np.zeros((TREE_PARTS, X.shape[1] + 1))
+        for part in range(TREE_PARTS):
+            part_contributions(X[i], parts[part], part, tree_node_start, tree_leaf_start, node_slot, threshold, slots,
+                               leaf_value, elem_start, elem_feature, elem_zero, elem_mask, elem_side, weights,
+                               max_elems)
+        sum_parts(parts, out[i], bias)
     return out

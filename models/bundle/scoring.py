@@ -149,10 +149,11 @@ class ScoringBundle:
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Exact path-dependent TreeSHAP contributions (n, n_features + 1), the last column the
-        bias; each row sums to its raw score (LightGBM's ``pred_contrib``)."""
+        bias; each row sums to its raw score (LightGBM's ``pred_contrib``). A few rows are taken
+        one at a time, each with its trees spread over numba's threads; more, rows in parallel."""
         X = self._rows(X)
         if len(X) < SINGLE_ROW_BELOW:
-            out = np.zeros((len(X), X.shape[1] + 1))
+            out = np.empty((len(X), X.shape[1] + 1))
             for row, target in zip(X, out):
                 kernels.row_contributions(row, target, *self._shap)
             return out
