@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
@@ -92,6 +92,10 @@ class Settings(BaseSettings):
         description="Models the backtest compares the trained one with, on the same folds (the report's baselines).",
     )
     tuning_trials: int = Field(4, ge=0, description="Optuna trials of the main model's parameter search (0: defaults).")
+    untuned_learning_rates: dict[Literal["village", "project"], Annotated[float, Field(gt=0, le=1)]] = Field(
+        {}, description="Learning rate of the main model per entity when it is not tuned (default 0.05), "
+        'e.g. {"village": 0.1}: half the trees, for a large table.',
+    )
     bootstrap_draws: int = Field(200, ge=0, description="Bootstrap resamples of snapshots for metric intervals.")
     calibration: Literal["auto", "isotonic", "platt"] = Field(
         "auto", description="Calibration: isotonic, Platt, or auto (lower held-out log-loss)."

@@ -5,7 +5,7 @@ baselines on the same folds, judge, and fit the final model on every labelled ro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -31,6 +31,8 @@ class TrainingOptions:
     backtest_months: int = 6
     alert_budget: float = 0.05
     tuning_trials: int = 4
+    untuned_learning_rates: Mapping[str, float] = field(default_factory=dict)
+    """The main model's learning rate per entity when it is not tuned (absent: DEFAULT_LIGHTGBM's)."""
     bootstrap_draws: int = 200
     calibration: str = "auto"
     calibration_weeks: int = 8
@@ -92,6 +94,8 @@ def train_and_backtest(table: TrainingTable, options: TrainingOptions, progress:
         params, trials = tune_lightgbm(take_rows(X, before), y[before], snaps[before], options.horizon_days, monotone,
                                        trials=options.tuning_trials, seed=options.seed, n_jobs=options.n_jobs,
                                        progress=report)
+    if params is None and table.entity in options.untuned_learning_rates:
+        params = {"learning_rate": options.untuned_learning_rates[table.entity]}
     params = dict(params or {})
     names = [options.model, *[m for m in options.compare_with if m != options.model]]
 

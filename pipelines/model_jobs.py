@@ -40,7 +40,8 @@ def training_options(settings: Settings, model: str | None = None, distributed: 
     return TrainingOptions(model=model or settings.model, distributed=distributed, compare_with=settings.compare_with,
                            horizon_days=settings.horizon_days,
                            backtest_months=settings.backtest_months, alert_budget=settings.alert_budget,
-                           tuning_trials=settings.tuning_trials, bootstrap_draws=settings.bootstrap_draws,
+                           tuning_trials=settings.tuning_trials, untuned_learning_rates=settings.untuned_learning_rates,
+                           bootstrap_draws=settings.bootstrap_draws,
                            calibration=settings.calibration, n_jobs=settings.n_jobs,
                            level_thresholds=settings.level_thresholds)
 

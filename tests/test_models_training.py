@@ -97,16 +97,22 @@ def test_training_works_on_a_warehouse_with_only_regions_and_incidents(incidents
     assert table.sources == ["regions", "incidents"]
     assert not any(c.startswith(("disputes", "petitions", "unresolved")) for c in table.features)
     assert {*incident_lag_columns("village"), "incidents_all_history", "incidents_per_year_shrunk"} <= set(table.features)
-    result = train_and_backtest(table, TrainingOptions(compare_with=("incident_lags",), **FAST))
+    result = train_and_backtest(table, TrainingOptions(compare_with=("incident_lags",), **FAST,
+                                                       untuned_learning_rates={"village": 0.1, "project": 0.2}))
     p = result.predictions["lightgbm"]
     assert p.between(0, 1).all() and result.figure("roc_auc") > 0.5
+    # the untuned main model takes its entity's learning rate, and the run records it
+    assert result.params == {"learning_rate": 0.1}
+    assert result.model.model_.booster_.params["learning_rate"] == 0.1
 
 
 def test_projects_are_compared_with_the_prior_assessment(model_warehouse):
     table = load_training_table(model_warehouse, "project", 30)
     assert table.assessment is not None and not np.isnan(table.assessment).all()
-    result = train_and_backtest(table, TrainingOptions(compare_with=("recent_incidents",), **FAST))
+    result = train_and_backtest(table, TrainingOptions(compare_with=("recent_incidents",), **FAST,
+                                                       untuned_learning_rates={"village": 0.1}))
     assert {"assessment_roc_auc", "model_roc_auc", "rows"} <= set(result.assessment)
+    assert result.params == {}  # no learning rate set for projects: the default parameters
 
 
 def test_the_engines_lags_and_long_memory_reach_the_training_table_and_behave(model_warehouse):

@@ -66,15 +66,14 @@ def reason_texts(bundle: ScoringBundle, feature: int, value: float, median: floa
             f"{template['en'].format(value=shown)} (county median {county})")
 
 
-def _group_steps(bundle: ScoringBundle, bias: float, order: list[str], log_odds: dict[str, float],
-                 base: float, probability: float) -> list[float]:
-    """The telescoping probability steps of the groups in ``order`` (see the module)."""
-    cumulative = bias + np.cumsum([log_odds[g] for g in order])
-    levels = bundle.probability_from_raw(cumulative)
-    steps = np.diff(np.concatenate([[base], levels]))
-    if len(steps):
-        steps[-1] = probability - base - steps[:-1].sum()  # the last step absorbs the rounding of the others
-    return steps.tolist()
+def _group_steps(base: float, levels: np.ndarray, probability: np.ndarray) -> np.ndarray:
+    """The telescoping probability steps (n, groups) of the groups in the order shown, from the
+    probabilities ``levels`` (n, groups) at each running total (see the module)."""
+    steps = np.diff(levels, axis=1, prepend=base)
+    if steps.shape[1]:
+        # the last step absorbs the rounding of the others
+        steps[:, -1] = probability - base - steps[:, :-1].sum(axis=1)
+    return steps
 
 
 def explain_rows(bundle: ScoringBundle, X: np.ndarray, reference: np.ndarray, top: int = 3,
@@ -82,31 +81,37 @@ def explain_rows(bundle: ScoringBundle, X: np.ndarray, reference: np.ndarray, to
     """One ``Explanation`` per row of ``X``; ``reference`` holds each row's county medians
     (NaN where unknown). ``reasons`` are the ``top`` features with the largest positive
     contributions. ``contributions``: the rows' ``bundle.contributions``, when the caller
-    needs them too and has them already (TreeSHAP is most of an explanation's time)."""
+    needs them too and has them already (TreeSHAP is most of an explanation's time). Every
+    probability the rows need is calibrated in one call, so a single row costs little beyond
+    its TreeSHAP."""
     X = np.asarray(X, dtype=float).reshape(-1, len(bundle.feature_names))
     reference = np.asarray(reference, dtype=float).reshape(X.shape)
     contrib = bundle.contributions(X) if contributions is None else contributions
+    n, features = contrib[:, :-1].shape
+    bias = float(contrib[0, -1]) if n else bundle.bias
     raw = contrib.sum(axis=1)
-    probability = bundle.probability_from_raw(raw)
+    group_log_odds = contrib[:, :-1] @ bundle.group_members.T
+    order = np.argsort(-np.abs(group_log_odds), axis=1, kind="stable")  # largest |log-odds| first
+    running = bias + np.cumsum(np.take_along_axis(group_log_odds, order, axis=1), axis=1)
+    raising = np.argsort(-contrib[:, :-1], axis=1, kind="stable")[:, :min(top, features)]
+    without = raw[:, None] - np.take_along_axis(contrib[:, :-1], raising, axis=1)  # the score without each reason
+    p = bundle.probability_from_raw(np.concatenate([[bias], raw, running.ravel(), without.ravel()]))
+    base, probability = float(p[0]), p[1:n + 1]
+    steps = _group_steps(base, p[n + 1:n + 1 + running.size].reshape(running.shape), probability)
+    p_without = p[n + 1 + running.size:].reshape(without.shape)
     levels = bundle.levels(probability)
-    bias = float(contrib[0, -1]) if len(X) else bundle.bias
-    base = float(bundle.probability_from_raw(np.array([bias]))[0])
-    group_names, member = bundle.group_names, bundle.group_members
-    titles = bundle.meta["groups"]
+    group_names, titles = bundle.group_names, bundle.meta["groups"]
     out = []
-    for i in range(len(X)):
-        log_odds = dict(zip(group_names, (member @ contrib[i, :-1]).tolist()))
-        order = sorted(group_names, key=lambda g: -abs(log_odds[g]))
-        steps = _group_steps(bundle, bias, order, log_odds, base, float(probability[i]))
-        groups = [GroupContribution(g, titles[g]["zh"], titles[g]["en"], log_odds[g], step)
-                  for g, step in zip(order, steps)]
-        raising = [f for f in np.argsort(-contrib[i, :-1], kind="stable")[:top] if contrib[i, f] > 0]
-        without = bundle.probability_from_raw(raw[i] - contrib[i, raising])  # the score without each reason
+    for i in range(n):
+        groups = [GroupContribution(group_names[g], titles[group_names[g]]["zh"], titles[group_names[g]]["en"],
+                                    float(group_log_odds[i, g]), float(step))
+                  for g, step in zip(order[i], steps[i])]
         reasons = []
-        for f, p_without in zip(raising, without):
+        for f, p_f in zip(raising[i], p_without[i]):
+            if contrib[i, f] <= 0:
+                break
             zh, en = reason_texts(bundle, int(f), float(X[i, f]), float(reference[i, f]))
             reasons.append(Reason(bundle.feature_names[f], bundle.feature_groups[f], float(X[i, f]),
-                                  float(reference[i, f]), float(contrib[i, f]),
-                                  float(probability[i] - p_without), zh, en))
+                                  float(reference[i, f]), float(contrib[i, f]), float(probability[i] - p_f), zh, en))
         out.append(Explanation(float(raw[i]), float(probability[i]), str(levels[i]), base, groups, reasons))
     return out

@@ -88,7 +88,8 @@ class ScoringBundle:
                                                  dtype=np.float64))
         """(groups, features) 0/1: which features each of ``group_names`` sums."""
         self._sigmoid = float(meta["objective"]["sigmoid"])
-        self._calibration = meta["calibration"]
+        self._calibration = {k: np.asarray(v, dtype=float) if k in ("x", "y") else v
+                             for k, v in meta["calibration"].items()}  # breakpoints as arrays once, not per call
         calibrate(np.zeros(1), self._sigmoid, self._calibration)  # refuses an unknown method now, not per request
         level = meta["level_thresholds"]
         self._thresholds = (level["red"], level["orange"], level["yellow"])
