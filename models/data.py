@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -124,13 +125,33 @@ def fingerprint_files(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_training_table(warehouse: Path, entity: str, horizon_days: int, labelled_only: bool = True) -> TrainingTable:
+def read_snapshot_rows(path: Path, snapshot: date | None = None) -> pd.DataFrame:
+    """The rows of one snapshot of a feature table (default the latest), read without the
+    others: scoring needs one week, and at ``--scale 10`` the whole village table takes
+    gigabytes to read."""
+    snapshots = pd.read_parquet(path, columns=["snapshot"])["snapshot"]
+    if snapshot is None:
+        chosen = snapshots.max()
+    else:
+        found = snapshots[snapshots.dt.date == snapshot]
+        if found.empty:
+            raise InputDataError(f"{path} has no snapshot {snapshot}")
+        chosen = found.iloc[0]
+    if pd.isna(chosen):
+        raise InputDataError(f"{path} has no rows: run `fengqiao features`")
+    return pd.read_parquet(path, filters=[("snapshot", "==", chosen)])
+
+
+def load_training_table(warehouse: Path, entity: str, horizon_days: int, labelled_only: bool = True,
+                        latest_only: bool = False) -> TrainingTable:
     """Read ``features_<entity>.parquet`` and the tables it needs; keep the rows with a known
-    label (unless ``labelled_only`` is False)."""
+    label (unless ``labelled_only`` is False), or with ``latest_only`` the rows of the latest
+    snapshot alone (unlabelled: what scoring reads)."""
     path = Path(warehouse) / f"features_{entity}.parquet"
     if not path.exists():
         raise InputDataError(f"{path} does not exist: run `fengqiao features` first")
-    frame = pd.read_parquet(path)
+    frame = read_snapshot_rows(path) if latest_only else pd.read_parquet(path)
+    labelled_only = labelled_only and not latest_only
     incidents = read_table(warehouse, "incidents")
     regions = read_table(warehouse, "regions")
     if incidents is None or regions is None:

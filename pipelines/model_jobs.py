@@ -53,12 +53,11 @@ def _artifacts(settings: Settings) -> str | None:
 
 def latest_levels(settings: Settings, entity: str, result: TrainingResult) -> tuple[str, dict[str, int]]:
     """Risk levels of every entity at the latest snapshot (labelled or not) by the final model."""
-    table = load_training_table(settings.warehouse_dir, entity, settings.horizon_days, labelled_only=False)
-    latest = (table.frame["snapshot"] == table.frame["snapshot"].max()).to_numpy()
+    table = load_training_table(settings.warehouse_dir, entity, settings.horizon_days, latest_only=True)
     h = table.hawkes
     model = for_rows(result.model, h.history, h.row_entity, h.row_day)
-    p = model.predict_proba(table.X[latest])[:, 1]
-    snaps = table.frame.loc[latest, "snapshot"].to_numpy()
+    p = model.predict_proba(table.X)[:, 1]
+    snaps = table.frame["snapshot"].to_numpy()
     if settings.level_budgets is not None:
         levels = levels_by_budget(p, snaps, settings.level_budgets)
     else:
@@ -218,9 +217,8 @@ def score_job(settings: Settings, entities: Sequence[str] = ENTITIES, source: st
             lines.append(f"{entity}: no champion of {REGISTERED_MODELS[entity]} yet — not scored (train one first)")
             continue
         bundle = load_bundle(source or champion_uri(entity))
-        table = load_training_table(settings.warehouse_dir, entity, bundle.meta["horizon_days"], labelled_only=False)
-        latest = table.frame[table.frame["snapshot"] == table.frame["snapshot"].max()]
-        scores = score_snapshot(bundle, latest, entity)
+        latest = load_training_table(settings.warehouse_dir, entity, bundle.meta["horizon_days"], latest_only=True)
+        scores = score_snapshot(bundle, latest.frame, entity)
         written, history = write_scores(settings.warehouse_dir, entity, scores)
         counts = scores["level"].value_counts()
         lines += [f"{entity}: {len(scores):,} scored at snapshot {str(scores['snapshot'].iloc[0])[:10]} by model "

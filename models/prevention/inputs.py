@@ -23,6 +23,7 @@ from fengqiao.errors import ConfigurationError, InputDataError
 from fengqiao.interventions import Catalogue
 from models.batch_scoring import feature_matrix
 from models.bundle import ScoringBundle
+from models.data import read_snapshot_rows
 from models.featuremeta import id_column
 
 
@@ -116,21 +117,11 @@ def _snapshot_rows(warehouse: Path, entity: str, bundle: ScoringBundle,
     path = Path(warehouse) / f"features_{entity}.parquet"
     if not path.exists():
         raise InputDataError(f"{path} does not exist: run `fengqiao features` first")
-    snapshots = pd.read_parquet(path, columns=["snapshot"])["snapshot"]
-    if snapshot is None:
-        chosen = snapshots.max()
-    else:
-        found = snapshots[snapshots.dt.date == snapshot]
-        if found.empty:
-            raise InputDataError(f"{path} has no snapshot {snapshot}")
-        chosen = found.iloc[0]
-    if pd.isna(chosen):
-        raise InputDataError(f"{path} has no rows: run `fengqiao features`")
-    frame = pd.read_parquet(path, filters=[("snapshot", "==", chosen)])
+    frame = read_snapshot_rows(path, snapshot)
     key = id_column(entity)
     frame = frame.assign(**{key: frame[key].astype("str")}).sort_values(key, kind="stable")
     X = feature_matrix(bundle, frame, f"{path}")
-    return pd.Timestamp(chosen).date(), frame[key].to_numpy(dtype=object), X
+    return pd.Timestamp(frame["snapshot"].iloc[0]).date(), frame[key].to_numpy(dtype=object), X
 
 
 def read_planning_inputs(warehouse: Path, bundles: Mapping[str, ScoringBundle],
