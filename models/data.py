@@ -151,12 +151,11 @@ def load_training_table(warehouse: Path, entity: str, horizon_days: int, labelle
     if not path.exists():
         raise InputDataError(f"{path} does not exist: run `fengqiao features` first")
     frame = read_snapshot_rows(path) if latest_only else pd.read_parquet(path)
-    labelled_only = labelled_only and not latest_only
     incidents = read_table(warehouse, "incidents")
     regions = read_table(warehouse, "regions")
     if incidents is None or regions is None:
         raise InputDataError(f"{warehouse} lacks regions or incidents: run `fengqiao ingest` first")
-    if labelled_only:
+    if labelled_only and not latest_only:
         frame = frame[frame["label"].notna()]
     order = ["snapshot", id_column(entity)]
     if not pd.MultiIndex.from_frame(frame[order]).is_monotonic_increasing:  # files written before they were sorted

@@ -210,11 +210,12 @@ def score_entities(bundle: ScoringBundle, source: str, warehouse: Path, history_
                                             {c: places.in_county(c) for c in counties})
 
     latest_rows = np.flatnonzero(present[-1])
+    latest_contributions = bundle.contributions(features[-1, latest_rows])
     contributions = np.full((n, n_feat + 1), np.nan)
-    contributions[latest_rows] = bundle.contributions(features[-1, latest_rows])
+    contributions[latest_rows] = latest_contributions
     explained = explain_rows(bundle, features[-1, latest_rows],
                              county_reference(medians, home, n_snap - 1, latest_rows),
-                             contributions=contributions[latest_rows])
+                             contributions=latest_contributions)
     explanations: list[Explanation | None] = [None] * n
     for i, explanation in zip(latest_rows, explained):
         explanations[i] = explanation

@@ -93,7 +93,6 @@ def test_single_rows_score_as_the_batch_does(model_and_bundle):
     assert np.array_equal(bundle.raw_score(read_only[:3]), batch[:3])
 
 
-
 def test_single_row_contributions_are_the_batchs_on_any_thread_count(model_and_bundle):
     """A few rows take the path that spreads each row's trees over numba's threads: the numbers
     are the batch's to the bit, whether it runs on one thread or two."""
