@@ -37,8 +37,9 @@ def levels_by_threshold(p: np.ndarray, thresholds: Sequence[float], names: Seque
     if not 1 >= red >= orange >= yellow >= 0:
         raise ValueError(f"level thresholds must descend within [0, 1] (red ≥ orange ≥ yellow), got {thresholds}")
     p = np.asarray(p, dtype=float)
-    below = (p < red).astype(np.intp) + (p < orange) + (p < yellow)  # 0 red … 3 blue
-    return np.array(names[:4], dtype=object)[np.where(np.isnan(p), 3, below)]
+    below = np.searchsorted(np.array([yellow, orange, red], dtype=float), p, side="right")  # 0 blue … 3 red
+    below[np.isnan(p)] = 0
+    return np.array(names[3::-1], dtype=object)[below]
 
 
 def levels_by_budget(p: np.ndarray, snapshots: np.ndarray, budgets: Sequence[float]) -> np.ndarray:

@@ -150,8 +150,14 @@ def test_explanations_add_up_to_the_score_a_reader_sees(bundle_dir, data):
     X = data[0][:40]
     medians = np.tile(np.median(data[0], axis=0), (len(X), 1))
     medians[:, 1] = np.nan
-    for explanation, p in zip(explain_rows(bundle, X, medians), bundle.probability(X)):
+    contributions = bundle.contributions(X)
+    for explanation, p, contrib in zip(explain_rows(bundle, X, medians), bundle.probability(X), contributions):
         assert explanation.probability == pytest.approx(p, abs=1e-15)
+        raising = [f for f in np.argsort(-contrib[:-1], kind="stable")[:3] if contrib[f] > 0]
+        assert [r.feature for r in explanation.reasons] == [bundle.feature_names[f] for f in raising]
+        for reason, f in zip(explanation.reasons, raising):
+            without = bundle.probability_from_raw(np.array([explanation.raw_score - contrib[f]]))[0]
+            assert reason.probability_change == pytest.approx(explanation.probability - without, abs=1e-15)
         changes = sum(g.probability_change for g in explanation.groups)
         assert explanation.base_probability + changes == pytest.approx(explanation.probability, abs=1e-12)
         assert sum(g.log_odds for g in explanation.groups) == pytest.approx(

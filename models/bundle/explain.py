@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from features.engine.registry import format_feature_value
 from models.bundle.scoring import ScoringBundle
@@ -66,13 +67,49 @@ def reason_texts(bundle: ScoringBundle, feature: int, value: float, median: floa
             f"{template['en'].format(value=shown)} (county median {county})")
 
 
+@njit(cache=True)
+def _ranked(contrib: np.ndarray, raw: np.ndarray, group_of: np.ndarray, n_groups: int, bias: float,
+            top: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of ``contrib`` (n, features + 1): its groups' log-odds (n, groups), their order
+    as shown (largest |log-odds| first, ties by group index), the running log-odds from the
+    bias in that order, the ``top`` features that raise the score most (ties by index) and the
+    raw score without each of them. One compiled pass: a request's row spent more time in
+    the dozen NumPy calls this replaces than in Python's own work."""
+    n, features = contrib.shape[0], contrib.shape[1] - 1
+    group_log_odds = np.zeros((n, n_groups))
+    order = np.empty((n, n_groups), np.int64)
+    running = np.empty((n, n_groups))
+    raising = np.empty((n, top), np.int64)
+    without = np.empty((n, top))
+    for i in range(n):
+        for f in range(features):
+            group_log_odds[i, group_of[f]] += contrib[i, f]
+        order[i] = np.argsort(-np.abs(group_log_odds[i]), kind="mergesort")
+        total = bias
+        for j in range(n_groups):
+            total += group_log_odds[i, order[i, j]]
+            running[i, j] = total
+        raising[i] = np.argsort(-contrib[i, :features], kind="mergesort")[:top]
+        for j in range(top):
+            without[i, j] = raw[i] - contrib[i, raising[i, j]]
+    return group_log_odds, order, running, raising, without
+
+
+@njit(cache=True)
 def _group_steps(base: float, levels: np.ndarray, probability: np.ndarray) -> np.ndarray:
     """The telescoping probability steps (n, groups) of the groups in the order shown, from the
-    probabilities ``levels`` (n, groups) at each running total (see the module)."""
-    steps = np.diff(levels, axis=1, prepend=base)
-    if steps.shape[1]:
-        # the last step absorbs the rounding of the others
-        steps[:, -1] = probability - base - steps[:, :-1].sum(axis=1)
+    probabilities ``levels`` (n, groups) at each running total (see the module); the last step
+    absorbs the rounding of the others."""
+    steps = np.empty_like(levels)
+    for i in range(levels.shape[0]):
+        previous, taken = base, 0.0
+        for j in range(levels.shape[1]):
+            steps[i, j] = levels[i, j] - previous
+            previous = levels[i, j]
+            if j < levels.shape[1] - 1:
+                taken += steps[i, j]
+            else:
+                steps[i, j] = probability[i] - base - taken
     return steps
 
 
@@ -90,11 +127,8 @@ def explain_rows(bundle: ScoringBundle, X: np.ndarray, reference: np.ndarray, to
     n, features = contrib[:, :-1].shape
     bias = float(contrib[0, -1]) if n else bundle.bias
     raw = contrib.sum(axis=1)
-    group_log_odds = contrib[:, :-1] @ bundle.group_members.T
-    order = np.argsort(-np.abs(group_log_odds), axis=1, kind="stable")  # largest |log-odds| first
-    running = bias + np.cumsum(np.take_along_axis(group_log_odds, order, axis=1), axis=1)
-    raising = np.argsort(-contrib[:, :-1], axis=1, kind="stable")[:, :min(top, features)]
-    without = raw[:, None] - np.take_along_axis(contrib[:, :-1], raising, axis=1)  # the score without each reason
+    group_log_odds, order, running, raising, without = _ranked(
+        contrib, raw, bundle.group_index, len(bundle.group_names), bias, min(top, features))
     p = bundle.probability_from_raw(np.concatenate([[bias], raw, running.ravel(), without.ravel()]))
     base, probability = float(p[0]), p[1:n + 1]
     steps = _group_steps(base, p[n + 1:n + 1 + running.size].reshape(running.shape), probability)

@@ -84,9 +84,8 @@ class ScoringBundle:
         self.feature_groups: list[str] = [f["group"] for f in meta["features"]]
         self.actionable: list[bool] = [bool(f["actionable"]) for f in meta["features"]]
         self.group_names: list[str] = list(dict.fromkeys(self.feature_groups))
-        self.group_members = _read_only(np.array([[g == name for g in self.feature_groups] for name in self.group_names],
-                                                 dtype=np.float64))
-        """(groups, features) 0/1: which features each of ``group_names`` sums."""
+        self.group_index = _read_only(np.array([self.group_names.index(g) for g in self.feature_groups], dtype=np.int64))
+        """Each feature's group, as an index into ``group_names``."""
         self._sigmoid = float(meta["objective"]["sigmoid"])
         self._calibration = {k: np.asarray(v, dtype=float) if k in ("x", "y") else v
                              for k, v in meta["calibration"].items()}  # breakpoints as arrays once, not per call
