@@ -4,8 +4,8 @@ On the default world, at several Mondays near its end, the budgets (the settings
 20 mediation teams, 10 legal advisers, 500 patrol hours, 5 hearings, 3 compensation raises)
 are allocated by
 - the planner (``models.prevention.make_plan``: the scorer's what-if, an integer programme),
-  with each of its effect readings: ``planner`` (pooled, the default) and ``planner_entity``
-  (each entity's own what-if);
+  with each of its effect readings: ``planner`` (dose, the default), ``planner_pooled`` (one
+  city-wide effect per option) and ``planner_entity`` (each entity's own what-if);
 - top-risk-first: each kind's default action to the entities with the highest predicted
   probability (among those it can change: an adviser where there is none, a hearing where none
   was held, compensation where it is below the standard);
@@ -51,7 +51,7 @@ from pipelines.jobs import features_job, ingest_job, simulate_job
 from pipelines.simulate.config import SimulationConfig
 from pipelines.simulate.evaluate import evaluate_plan, load_world
 
-PLANNERS = {"planner": "pooled", "planner_entity": "entity"}
+PLANNERS = {"planner": "dose", "planner_pooled": "pooled", "planner_entity": "entity"}
 """The planner's policies: name → effect reading."""
 POLICIES = (*PLANNERS, "ceiling", "top_risk", "population", "random")
 SEED = 20261129

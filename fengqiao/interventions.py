@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fengqiao.errors import ConfigurationError
 
@@ -32,7 +32,10 @@ class FeatureChange(BaseModel):
 
     ``how``: ``add`` adds ``value × amount``; ``add_per_week`` adds ``value × amount / weeks``;
     ``add_per_10k_people`` adds ``value × amount × 10,000 / population``; ``set`` sets
-    ``value``; ``at_most`` / ``at_least`` clip the feature to ``value``.
+    ``value``; ``at_most`` / ``at_least`` clip the feature to ``value``. ``per_feature`` divides
+    an ``add`` or ``add_per_week`` change by the entity's own value of another feature: patrol
+    hours spread over a village's grid cells raise its rounds per cell by less where it has more
+    cells.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -40,6 +43,16 @@ class FeatureChange(BaseModel):
     feature: str
     how: Literal["add", "add_per_week", "add_per_10k_people", "set", "at_most", "at_least"]
     value: float
+    per_feature: str | None = Field(
+        None, description="A feature of the same row the change is divided by (grid_cells: a change per grid cell); "
+        "the changed value is unknown where that feature is missing, zero or not one of the model's."
+    )
+
+    @model_validator(mode="after")
+    def _per_feature_divides_an_addition(self) -> FeatureChange:
+        if self.per_feature is not None and self.how not in ("add", "add_per_week"):
+            raise ValueError(f"per_feature divides an add or add_per_week change, not {self.how}")
+        return self
 
 
 class InterventionKind(BaseModel):
@@ -91,6 +104,8 @@ DEFAULT_KINDS: dict[str, InterventionKind] = {
             FeatureChange(feature="patrols_30d", how="add_per_week", value=30.0 / 7.0 / HOURS_PER_PATROL_ROUND),
             FeatureChange(feature="patrols_90d", how="add_per_week", value=90.0 / 7.0 / HOURS_PER_PATROL_ROUND),
             FeatureChange(feature="days_since_last_patrol", how="at_most", value=3.5),
+            *(FeatureChange(feature=f"patrols_per_grid_cell_week_{w}d", how="add_per_week",
+                            value=1.0 / HOURS_PER_PATROL_ROUND, per_feature="grid_cells") for w in (30, 90)),
         ),
         zh="增加巡查 {amount:g} 小时（{weeks} 周内）", en="add {amount:g} patrol hours over {weeks} weeks",
     ),

@@ -70,9 +70,10 @@ class Settings(BaseSettings):
         {"mediation_team": 20, "legal_adviser": 10, "patrol_hours": 500, "hearing": 5, "compensation": 3},
         description="Default budgets of `fengqiao plan` and POST /v1/plans, in each kind's units (teams, advisers, "
         "hours, hearings, projects); a budget named on the command line or in the request replaces its default.")
-    plan_effect: Literal["pooled", "entity"] = Field(
-        "pooled", description="How the planner values an action: pooled (the option's city-wide relative effect, "
-        "from the model's what-ifs, applied to each entity's risk) or entity (each entity's own what-if).")
+    plan_effect: Literal["dose", "pooled", "entity"] = Field(
+        "dose", description="How the planner values an action: dose (the option's city-wide relative effect from "
+        "the model's what-ifs, varying with how much it changes each entity's features, applied to each entity's "
+        "risk), pooled (one city-wide relative effect per option) or entity (each entity's own what-if).")
     windows_days: tuple[int, ...] = Field((7, 30, 90, 365), description="Windows (days) of the main event counts.")
     decay_days: tuple[int, ...] = Field((7, 30, 90), description="Decay times (days) of the main decayed intensities.")
     neighbour_rule: Literal["nearest", "contiguity"] = Field(

@@ -30,11 +30,12 @@ _MONOTONE = re.compile(
 )
 _MONOTONE_UNITS = ("count", "decayed_count", "per_year")
 _ACTIONABLE = re.compile(
-    r"mediators|mediators_per_10k_people|legal_adviser|patrols_\d+d|days_since_last_patrol"
-    r"|hearing_held|active_projects_without_hearing|compensation_ratio|compensation_gap"
+    r"mediators|mediators_per_10k_people|legal_adviser|patrols_\d+d|patrols_per_grid_cell_week_\d+d"
+    r"|days_since_last_patrol|hearing_held|active_projects_without_hearing|compensation_ratio|compensation_gap"
 )
 _LEVER_SIGNS = (
-    (re.compile(r"mediators|mediators_per_10k_people|legal_adviser|patrols_\d+d|hearing_held|compensation_ratio"), -1),
+    (re.compile(r"mediators|mediators_per_10k_people|legal_adviser|patrols_\d+d|patrols_per_grid_cell_week_\d+d"
+                r"|hearing_held|compensation_ratio"), -1),
     (re.compile(r"days_since_last_patrol|active_projects_without_hearing|compensation_gap"), 1),
 )
 """The levers' known causal signs: more mediation, advice, patrols, hearings or compensation never

@@ -283,9 +283,10 @@ class PlanResult(Model):
     budgets: dict[str, float]
     budget_used: dict[str, float]
     model_versions: dict[str, str]
-    effect: Literal["pooled", "entity"] = Field(
-        description="How what-ifs became benefits: pooled (each option's city-wide relative effect applied to the "
-                    "entity's risk) or entity (each entity's own what-if).")
+    effect: Literal["dose", "pooled", "entity"] = Field(
+        description="How what-ifs became benefits: dose (each option's city-wide relative effect, varying with how "
+                    "much it changes the entity's features, applied to the entity's risk), pooled (one city-wide "
+                    "relative effect per option) or entity (each entity's own what-if).")
     solver: PlanSolver
     actions: list[PlannedAction]
     note: str | None = Field(None, description="Why the plan is empty, when it is.")

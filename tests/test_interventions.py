@@ -67,3 +67,12 @@ def test_a_broken_catalogue_file_is_a_configuration_error(tmp_path):
     path.write_text("kinds:\n  x:\n    lever: drones\n")
     with pytest.raises(ConfigurationError, match="interventions.yaml: not a valid interventions catalogue"):
         load_catalogue(path)
+
+
+def test_a_change_per_feature_must_be_an_addition(tmp_path):
+    path = tmp_path / "interventions.yaml"
+    path.write_text("kinds:\n  patrol_hours:\n    lever: patrol_hours\n    entity: village\n    budget: hours\n"
+                    "    unit: hour\n    mechanism: 1\n    zh: 巡查\n    en: patrol\n    features:\n"
+                    "      - {feature: patrols_per_grid_cell_week_30d, how: set, value: 2, per_feature: grid_cells}\n")
+    with pytest.raises(ConfigurationError, match="per_feature divides an add or add_per_week change, not set"):
+        load_catalogue(path)

@@ -65,6 +65,18 @@ def test_what_if_keeps_unknown_counts_unknown_and_establishes_set_and_clipped_va
     assert np.isnan(no_people[VILLAGE_FEATURES.index("mediators_per_10k_people")])
 
 
+def test_patrol_hours_raise_the_rounds_per_grid_cell_by_less_where_there_are_more_cells():
+    names = ["grid_cells", "patrols_per_grid_cell_week_30d", "patrols_per_grid_cell_week_90d"]
+    rows = np.array([[2.0, 1.0, 1.2], [8.0, 1.0, 1.2], [0.0, 1.0, 1.2], [np.nan, 1.0, 1.2]])
+    kind = CATALOGUE.kind("patrol_hours")
+    changed = apply_changes(rows, names, kind.features, np.full(4, 40.0), 4, np.full(4, np.nan))
+    per_week = 40.0 / 4 / HOURS_PER_PATROL_ROUND
+    assert changed[:2, 1:] == pytest.approx(np.array([[1.0 + per_week / 2, 1.2 + per_week / 2],
+                                                       [1.0 + per_week / 8, 1.2 + per_week / 8]]), rel=1e-12)
+    assert np.isnan(changed[2:, 1:]).all()  # no cells known: the coverage after is unknown
+    assert np.isnan(apply_changes(rows[:1, 1:], names[1:], kind.features, np.ones(1), 4, np.ones(1))).all()
+
+
 def test_changes_to_features_the_model_lacks_are_left_out():
     row = np.array([[1.0, 2.0]])
     kind = CATALOGUE.kind("hearing")
@@ -137,11 +149,13 @@ def test_the_entity_reading_takes_each_entitys_own_what_if(bundles, inputs):
         assert action["probability_after"] == action["probability_what_if"]
 
 
-def _candidates(before, what_if, moved, effect):
+def _candidates(before, what_if, moved, effect, dose=None):
     from models.prevention.planner import Candidates
 
-    return Candidates(None, np.arange(len(before)), [], np.zeros((2, 1)), np.array(before), np.array(what_if),
-                      np.array(moved), effect)
+    what_if = np.array(what_if)
+    dose = np.zeros((*what_if.shape, 1)) if dose is None else np.array(dose, dtype=float)
+    return Candidates(None, np.arange(len(before)), [], np.zeros((2, 1)), np.array(before), what_if,
+                      np.array(moved), dose, effect)
 
 
 def test_the_pooled_reading_applies_the_options_citywide_effect_to_each_entitys_risk():
@@ -159,6 +173,39 @@ def test_the_pooled_reading_applies_the_options_citywide_effect_to_each_entitys_
     assert entity.after == pytest.approx(np.array(what_if))
 
 
+def test_the_dose_reading_is_the_pooled_one_where_every_entity_gets_the_same_dose():
+    before = [0.5, 0.1, 0.3, 0.2]
+    what_if = [[0.45, 0.4], [0.02, 0.1], [0.3, 0.3], [0.1, 0.2]]
+    moved = [[True, True], [True, False], [False, False], [True, False]]
+    same = np.tile([[[2.0, -1.0]]], (4, 2, 1))
+    dose = _candidates(before, what_if, moved, "dose", same)
+    assert dose.averted == pytest.approx(_candidates(before, what_if, moved, "pooled").averted, rel=1e-12)
+
+
+def test_the_dose_reading_gives_a_larger_dose_a_larger_share_of_the_pooled_effect():
+    """Villages with fewer grid cells get more rounds per cell from the same hours; the what-ifs
+    say the ratio falls with the dose, with noise. The reading follows the dose, keeps the
+    city's pooled total, and never reads a lever as raising risk."""
+    rng = np.random.default_rng(3)
+    n = 200
+    before = rng.uniform(0.05, 0.5, n)
+    cells_dose = rng.uniform(0.1, 2.0, n)
+    lam = expected_incidents(before)
+    lam_after = lam * np.exp(-0.3 * cells_dose + rng.normal(0, 0.05, n))
+    what_if = -np.expm1(-lam_after)[:, None]
+    moved = np.ones((n, 1), dtype=bool)
+    read = _candidates(before, what_if, moved, "dose", np.column_stack([np.full(n, 6.7), cells_dose])[:, None, :])
+    ratio = 1 - read.averted[:, 0] / lam
+    assert np.corrcoef(np.log(ratio), cells_dose)[0, 1] < -0.99
+    assert np.log(ratio) == pytest.approx(-0.3 * cells_dose + np.log(ratio).mean() + 0.3 * cells_dose.mean(), abs=0.02)
+    assert read.averted[:, 0].sum() == pytest.approx(lam.sum() - lam_after.sum(), rel=1e-9)
+    pooled = _candidates(before, what_if, moved, "pooled")
+    assert pooled.averted[:, 0].sum() == pytest.approx(read.averted[:, 0].sum(), rel=1e-9)
+    harmful = _candidates(before, -np.expm1(-lam * np.exp(0.2 * cells_dose))[:, None], moved, "dose",
+                          cells_dose[:, None, None])
+    assert np.all(harmful.averted == 0)
+
+
 def test_what_the_model_leaves_of_a_budget_goes_to_the_highest_risk_entities_it_applies_to():
     from types import SimpleNamespace
 
@@ -169,7 +216,7 @@ def test_what_the_model_leaves_of_a_budget_goes_to_the_highest_risk_entities_it_
     candidates = Candidates(SimpleNamespace(ids=np.array(list("abcde"), dtype=object)), np.arange(5),
                             [adviser, teams], option_costs(CATALOGUE, [adviser, teams], CATALOGUE.budgets()),
                             before, np.tile(before[:, None], 2),
-                            np.array([[1, 1], [1, 1], [0, 1], [1, 1], [1, 1]], dtype=bool))
+                            np.array([[1, 1], [1, 1], [0, 1], [1, 1], [1, 1]], dtype=bool), np.zeros((5, 2, 1)))
     left = {"legal_adviser": 2.5, "mediation_team": 1.0}
     entities, options = _by_risk(candidates, CATALOGUE, left, taken=np.array([3]))
     # catalogue order: the team to the riskiest free entity (b); then advisers to the two riskiest

@@ -225,6 +225,11 @@ def village_sources(windows: tuple[int, ...] = WINDOWS_DAYS, decays: tuple[int, 
             EventCounter("{code}_reports", "巡查发现{code}", "{code} reported on patrol", by="issue_kinds", by_list=True,
                     codes=codes(PATROL_ISSUE_KINDS, ISSUE_WORDS), windows=(30, 90), open_windows=(90,)),
         ),
+        # coverage: how often each grid cell is walked, the measure of grid management (rounds per cell per week)
+        ratios=tuple(Ratio(f"patrols_per_grid_cell_week_{w}d", f"patrols_{w}d", "grid_cells", group="patrol_coverage",
+                           unit="ratio", zh=f"近{w}天每个网格每周巡查 {{value}} 次",
+                           en=f"{{value}} patrol rounds per grid cell per week in the last {w} days", scale=7 / w)
+                     for w in (30, 90)),
     ),
     EventSource(
         name="incidents",

@@ -102,10 +102,10 @@ def _candidates(kind: EntityKind, sources: Sequence[EventSource], neighbours: Ne
     """Every family the kind could have, in output order, before checking what the city has."""
     families = [f for s in sources for f in _source_families(s)]
     specs = {f.spec.name: f.spec for family in families for f in family.features}
-    ratios = [r for s in sources for r in s.ratios]
-    if ratios:
-        families.append(Ratios(ratios))
     families += _kind_families(kind, specs, sources, neighbours, village_sources)
+    ratios = [r for s in sources for r in s.ratios]
+    if ratios:  # after the place's own attributes, which a ratio may divide by (patrols per grid cell)
+        families.append(Ratios(ratios))
     if calendar is not None:
         families.append(HolidayCountdown(calendar))
     families.append(Month())

@@ -19,6 +19,15 @@ How the what-ifs become benefits is the planner's *effect reading* (``EFFECTS``)
   to before, summed over those entities — applied to each entity's own expected incidents.
   The model still says how much each option works, from the whole city's what-ifs; the
   entity's risk says where it pays (a proportional effect, as rate reductions are usually read).
+- ``dose``: pooled as above, but the relative effect may vary with the *dose*, how much the
+  option changes each entity's features (the same patrol hours raise the rounds per grid cell
+  of a village with few cells more than of one with many; a mediation team adds more mediators
+  per 10,000 people to a small village). The log of each entity's what-if ratio (expected
+  incidents after ÷ before) is regressed on its feature changes over every entity the option
+  applies to, weighted by the expected incidents before, and the fitted ratios are scaled so
+  that their city total is the pooled one. Where every entity gets the same dose it is the
+  pooled reading; the regression smooths away the trees' steps, as pooling does, but keeps the
+  part of the effect that follows the dose.
 
 What the chosen actions leave of a budget — a kind the model sees no effect of, or amounts too
 small for any option — goes to the highest-risk entities that kind applies to (``basis``
@@ -55,7 +64,7 @@ REASONS = 3
 """Top risk reasons shown with each action."""
 BY_RISK_ZH = "模型未见此措施的可测效果，按风险高低安排"
 BY_RISK_EN = "the model sees no measurable effect of this action here; placed by risk rank"
-EFFECTS = ("pooled", "entity")
+EFFECTS = ("dose", "pooled", "entity")
 """The effect readings (see above); the first is the default."""
 
 
@@ -85,6 +94,9 @@ class Candidates:
     before: np.ndarray
     what_if: np.ndarray
     moved: np.ndarray
+    dose: np.ndarray
+    """(entities, options, levers): how much the option changes each feature a kind of the
+    catalogue may change (0 where unchanged or unknown), for the ``dose`` reading."""
     effect: str = EFFECTS[0]
     after: np.ndarray = field(init=False)
     averted: np.ndarray = field(init=False)
@@ -97,12 +109,34 @@ class Candidates:
             object.__setattr__(self, "after", self.what_if)
             object.__setattr__(self, "averted", before - what_if)
             return
-        total_before = np.where(self.moved, before, 0.0).sum(axis=0)
-        total_after = np.where(self.moved, what_if, 0.0).sum(axis=0)
-        ratio = np.divide(total_after, total_before, out=np.ones_like(total_before), where=total_before > 0)
+        if self.effect == "dose":
+            ratio = np.ones(what_if.shape)
+            for o in range(what_if.shape[1]):
+                ratio[:, o] = _dose_ratio(before[:, 0], what_if[:, o], self.moved[:, o], self.dose[:, o])
+        else:
+            total_before = np.where(self.moved, before, 0.0).sum(axis=0)
+            total_after = np.where(self.moved, what_if, 0.0).sum(axis=0)
+            ratio = np.divide(total_after, total_before, out=np.ones_like(total_before), where=total_before > 0)
         after = np.where(self.moved, before * ratio, before)
         object.__setattr__(self, "after", -np.expm1(-after))
         object.__setattr__(self, "averted", before - after)
+
+
+def _dose_ratio(before: np.ndarray, what_if: np.ndarray, moved: np.ndarray, dose: np.ndarray) -> np.ndarray:
+    """Each entity's ratio of expected incidents after ÷ before one option under the ``dose``
+    reading (see the module): log ratio ~ intercept + dose, weighted least squares over the
+    entities the option moves, rescaled to the pooled total, at most 1 (the levers' signs)."""
+    ratio = np.ones(len(before))
+    fit = moved & (before > 0) & (what_if > 0)
+    if not fit.any():
+        return ratio
+    design = np.column_stack([np.ones(len(before)), dose])
+    root = np.sqrt(before[fit])
+    beta = np.linalg.lstsq(design[fit] * root[:, None], np.log(what_if[fit] / before[fit]) * root, rcond=None)[0]
+    fitted = np.exp(design[moved] @ beta)
+    scale = what_if[moved].sum() / (before[moved] * fitted).sum()
+    ratio[moved] = np.minimum(fitted * scale, 1.0)
+    return ratio
 
 
 def score_candidates(rows: EntityRows, bundle: ScoringBundle, catalogue: Catalogue, budgets: Mapping[str, float],
@@ -113,20 +147,25 @@ def score_candidates(rows: EntityRows, bundle: ScoringBundle, catalogue: Catalog
     options = entity_options(catalogue, rows.entity, budgets, amount_steps)
     X = rows.X[inside]
     before = bundle.probability(X) if len(inside) else np.zeros(0)
+    changeable = {c.feature for kind in catalogue.kinds.values() if kind.entity == rows.entity for c in kind.features}
+    levers = [j for j, name in enumerate(bundle.feature_names) if name in changeable]
     if not options or not len(inside):
         empty = np.zeros((len(inside), len(options)))
         return Candidates(rows, inside, options, np.zeros((len(options), len(catalogue.budgets()))), before,
-                          empty, empty.astype(bool), effect)
+                          empty, empty.astype(bool), np.zeros((*empty.shape, len(levers))), effect)
     what_if = np.empty((len(inside), len(options)))
     moved = np.empty((len(inside), len(options)), dtype=bool)
+    dose = np.empty((len(inside), len(options), len(levers)))
     step = max(1, BATCH_ROWS // len(options))
     for start in range(0, len(inside), step):
         part = slice(start, start + step)
         changed = option_rows(X[part], bundle.feature_names, catalogue, options, rows.population[inside][part])
         what_if[part] = bundle.probability(changed).reshape(-1, len(options))
         moved[part] = _moved_by_every_action(X[part], changed, options)
+        change = changed.reshape(-1, len(options), X.shape[1])[:, :, levers] - X[part][:, None, levers]
+        dose[part] = np.nan_to_num(change, nan=0.0, posinf=0.0, neginf=0.0)
     return Candidates(rows, inside, options, option_costs(catalogue, options, catalogue.budgets()), before, what_if,
-                      moved, effect)
+                      moved, dose, effect)
 
 
 def _moved_by_every_action(X: np.ndarray, changed: np.ndarray, options: Sequence[Option]) -> np.ndarray:

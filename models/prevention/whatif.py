@@ -39,7 +39,7 @@ def apply_changes(X: np.ndarray, feature_names: Sequence[str], changes: Sequence
                   amount: np.ndarray, weeks: int, population: np.ndarray) -> np.ndarray:
     """A copy of rows ``X`` (n, features) with ``changes`` applied, row ``r`` with
     ``amount[r]`` units for ``weeks`` weeks and ``population[r]`` residents (see
-    ``FeatureChange`` for each ``how``)."""
+    ``FeatureChange`` for each ``how`` and ``per_feature``, read from ``X`` as it was)."""
     out = np.array(X, dtype=np.float64, copy=True)
     position = {name: j for j, name in enumerate(feature_names)}
     for change in changes:
@@ -53,7 +53,12 @@ def apply_changes(X: np.ndarray, feature_names: Sequence[str], changes: Sequence
         elif change.how == "at_least":
             out[:, j] = np.fmax(out[:, j], change.value)
         else:
-            out[:, j] = out[:, j] + change_delta(change, amount, weeks, population)
+            delta = change_delta(change, amount, weeks, population)
+            if change.per_feature is not None:
+                k = position.get(change.per_feature)
+                size = X[:, k].astype(np.float64) if k is not None else np.full(len(out), np.nan)
+                delta = delta / np.where(size > 0, size, np.nan)
+            out[:, j] = out[:, j] + delta
     return out
 
 
