@@ -100,16 +100,15 @@ def _group_steps(base: float, levels: np.ndarray, probability: np.ndarray) -> np
     """The telescoping probability steps (n, groups) of the groups in the order shown, from the
     probabilities ``levels`` (n, groups) at each running total (see the module); the last step
     absorbs the rounding of the others."""
+    n, groups = levels.shape
     steps = np.empty_like(levels)
-    for i in range(levels.shape[0]):
-        previous, taken = base, 0.0
-        for j in range(levels.shape[1]):
+    for i in range(n):
+        previous = base
+        for j in range(groups):
             steps[i, j] = levels[i, j] - previous
             previous = levels[i, j]
-            if j < levels.shape[1] - 1:
-                taken += steps[i, j]
-            else:
-                steps[i, j] = probability[i] - base - taken
+        if groups:
+            steps[i, groups - 1] = probability[i] - base - steps[i, :groups - 1].sum()
     return steps
 
 
