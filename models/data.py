@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 
 from features.contracts import CONTRACTS, LIST_SEPARATOR
+from features.engine.store import features_path
 from features.truth import oracle_column, read_oracle
 from features.warehouse import read_table, table_path
 from fengqiao.errors import InputDataError
@@ -125,6 +126,14 @@ def fingerprint_files(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
+def feature_table(warehouse: Path, entity: str) -> Path:
+    """``features_<entity>.parquet`` of the warehouse; an InputDataError if it was never built."""
+    path = features_path(warehouse, entity)
+    if not path.exists():
+        raise InputDataError(f"{path} does not exist: run `fengqiao features` first")
+    return path
+
+
 def read_snapshot_rows(path: Path, snapshot: date | None = None) -> pd.DataFrame:
     """The rows of one snapshot of a feature table (default the latest), read without the
     others: scoring needs one week, and at ``--scale 10`` the whole village table takes
@@ -147,9 +156,7 @@ def load_training_table(warehouse: Path, entity: str, horizon_days: int, labelle
     """Read ``features_<entity>.parquet`` and the tables it needs; keep the rows with a known
     label (unless ``labelled_only`` is False), or with ``latest_only`` the rows of the latest
     snapshot alone (unlabelled: what scoring reads)."""
-    path = Path(warehouse) / f"features_{entity}.parquet"
-    if not path.exists():
-        raise InputDataError(f"{path} does not exist: run `fengqiao features` first")
+    path = feature_table(warehouse, entity)
     frame = read_snapshot_rows(path) if latest_only else pd.read_parquet(path)
     incidents = read_table(warehouse, "incidents")
     regions = read_table(warehouse, "regions")

@@ -29,10 +29,6 @@ _MONOTONE = re.compile(
     r"|(linked_)?(collective_|leapfrog_)?petitions_(\d+d|decay_\d+d)"
 )
 _MONOTONE_UNITS = ("count", "decayed_count", "per_year")
-_ACTIONABLE = re.compile(
-    r"mediators|mediators_per_10k_people|legal_adviser|patrols_\d+d|patrols_per_grid_cell_week_\d+d"
-    r"|days_since_last_patrol|hearing_held|active_projects_without_hearing|compensation_ratio|compensation_gap"
-)
 _LEVER_SIGNS = (
     (re.compile(r"mediators|mediators_per_10k_people|legal_adviser|patrols_\d+d|patrols_per_grid_cell_week_\d+d"
                 r"|hearing_held|compensation_ratio"), -1),
@@ -75,7 +71,7 @@ def group_title(group: str, lang: str = "en") -> str:
 def is_actionable(name: str) -> bool:
     """Whether a feature is a lever the committee controls: mediators, the legal adviser,
     patrol frequency, hearings held, compensation."""
-    return _ACTIONABLE.fullmatch(name) is not None
+    return any(pattern.fullmatch(name) for pattern, _ in _LEVER_SIGNS)
 
 
 def feature_description(entity: str | None, name: str) -> dict:

@@ -23,7 +23,7 @@ from fengqiao.errors import ConfigurationError, InputDataError
 from fengqiao.interventions import Catalogue
 from models.batch_scoring import feature_matrix
 from models.bundle import ScoringBundle
-from models.data import read_snapshot_rows
+from models.data import feature_table, read_snapshot_rows
 from models.featuremeta import id_column
 
 
@@ -114,9 +114,7 @@ def project_counties(project_ids: np.ndarray, projects: pd.DataFrame | None,
 def _snapshot_rows(warehouse: Path, entity: str, bundle: ScoringBundle,
                    snapshot: date | None = None) -> tuple[date, np.ndarray, np.ndarray]:
     """A snapshot of ``features_<entity>.parquet`` (default the latest), its ids (ascending) and features."""
-    path = Path(warehouse) / f"features_{entity}.parquet"
-    if not path.exists():
-        raise InputDataError(f"{path} does not exist: run `fengqiao features` first")
+    path = feature_table(warehouse, entity)
     frame = read_snapshot_rows(path, snapshot)
     key = id_column(entity)
     frame = frame.assign(**{key: frame[key].astype("str")}).sort_values(key, kind="stable")
