@@ -51,6 +51,13 @@ class LightGBMRisk(ClassifierMixin, BaseEstimator):
     its OpenMP threads wait on each other (measured: 100 trees on 18k rows × 271 features took
     2.8 s with 1 thread and 9.7 s with 2 on a loaded 2-core machine).
 
+    Every LightGBM call here names that thread count, predictions included. LightGBM keeps it in
+    one process-wide variable that each call sets (a call that names none sets "all cores"), and
+    a booster being built while another thread's call changes it sizes its per-thread buffers
+    for one count and then runs with the other: the backtest's fits and predictions, side by side
+    in threads, crashed the process that way (SIGSEGV in ``LGBM_BoosterCreate``). So models fitted
+    and scored side by side in threads must share one ``n_jobs``.
+
     With ``distributed``, the trees of the final fit (the refit, or the only fit) are grown by
     ``lightgbm.dask`` on the current Dask client's workers, the rows split among them; the
     early-stopping fit that chooses their number stays in this process, because LightGBM's Dask
@@ -121,7 +128,7 @@ class LightGBMRisk(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         X = X[list(self.feature_names_in_)]
-        return _two_columns(self.booster_.predict(X, num_iteration=self.best_iteration_))
+        return _two_columns(self.booster_.predict(X, num_iteration=self.best_iteration_, num_threads=self.n_jobs))
 
     def feature_importance(self) -> pd.Series:
         """Total gain of each feature's splits."""
@@ -130,7 +137,8 @@ class LightGBMRisk(ClassifierMixin, BaseEstimator):
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """TreeSHAP contributions to the raw score (log-odds), one column per feature."""
         X = X[list(self.feature_names_in_)]
-        contrib = self.booster_.predict(X, num_iteration=self.best_iteration_, pred_contrib=True)
+        contrib = self.booster_.predict(X, num_iteration=self.best_iteration_, pred_contrib=True,
+                                        num_threads=self.n_jobs)
         return pd.DataFrame(contrib[:, :-1], columns=list(self.feature_names_in_), index=X.index)
 
 

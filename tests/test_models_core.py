@@ -107,6 +107,28 @@ def test_a_backtest_fitted_in_parallel_equals_the_sequential_one():
     assert list(one.columns[5:]) == list(models)
 
 
+def test_every_lightgbm_call_leaves_lightgbms_process_wide_thread_count_at_n_jobs():
+    """LightGBM keeps its thread count in one process-wide variable that every call sets. A
+    prediction that named none set it to all cores while another thread built a booster, and
+    the backtest crashed with SIGSEGV; the variable is read here to hold every call to n_jobs."""
+    import ctypes
+
+    import lightgbm as lgb
+
+    def lightgbm_threads() -> int:
+        return ctypes.c_int.in_dll(lgb.basic._LIB, "LGBM_DEFAULT_NUM_THREADS").value
+
+    X, y, snaps = panel(weeks=30, entities=60)
+    other = lgb.train({"objective": "binary", "verbose": -1}, lgb.Dataset(X, y), 2)
+    model = LightGBMRisk(max_trees=20, horizon_days=14)
+    for call in (lambda: model.fit(X, y, snapshot=snaps), lambda: model.predict_proba(X),
+                 lambda: model.contributions(X)):
+        other.predict(X)  # names no thread count: all cores
+        assert lightgbm_threads() == -1
+        call()
+        assert lightgbm_threads() == 1
+
+
 def test_calibration_is_fitted_on_held_out_rows_only():
     X, y, snaps = panel(weeks=40)
     fitted_on = {}
