@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     neighbour_k: int = Field(8, ge=1, description="Most neighbours a place has under the nearest rule.")
     neighbour_radius_km: float = Field(15.0, gt=0, description="Farthest neighbour under the nearest rule (km).")
     neighbour_scale_km: float = Field(5.0, gt=0, description="Spill-over weight exp(-distance / scale) (km).")
-    model: str = Field("lightgbm", description="Model trained by `fengqiao train` (see models.catalogue.MODEL_NAMES).")
+    model: str = Field("blend", description="Model trained by `fengqiao train` (see models.catalogue.MODEL_NAMES).")
     mlflow_tracking_uri: str | None = Field(
         None, description="MLflow tracking URI; default a SQLite store under <data_root>/mlflow."
     )

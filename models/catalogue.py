@@ -13,21 +13,21 @@ from sklearn.base import BaseEstimator
 
 from fengqiao.errors import ConfigurationError
 from models.calibration import CalibratedRisk
-from models.estimators import LightGBMRisk, LogisticRisk, RecentIncidentsRisk
-from models.featuremeta import incident_lag_columns, monotone_sign, recent_incident_columns
+from models.estimators import BlendRisk, LightGBMRisk, LogisticRisk, RecentIncidentsRisk
+from models.featuremeta import incident_lag_columns, is_actionable, monotone_sign, recent_incident_columns
 from models.hawkes import HAWKES_COLUMN, HawkesRisk, LightGBMWithHawkes
 
 PLAIN_LIGHTGBM = dict(learning_rate=0.05, num_leaves=31, min_child_samples=50, subsample=0.8, subsample_freq=1,
                       colsample_bytree=0.8)
 """experiments/world_difficulty.py's plain model: 300 trees, these parameters, all features."""
 
-MODEL_NAMES: tuple[str, ...] = ("lightgbm", "lightgbm_hawkes", "hawkes", "logistic", "recent_incidents", "incident_lags",
+MODEL_NAMES: tuple[str, ...] = ("lightgbm", "blend", "lightgbm_hawkes", "hawkes", "logistic", "recent_incidents", "incident_lags",
                                 "plain_lightgbm")
 HAWKES_MODELS: tuple[str, ...] = ("hawkes", "lightgbm_hawkes")
 """Models that need the table's incident history (``hawkes=`` of ``build_model``)."""
-BUNDLED_MODELS: tuple[str, ...] = ("lightgbm", "incident_lags")
-"""Models whose fitted form is a calibrated LightGBM on table features: they export to a scoring
-bundle, so only they can be registered and served."""
+BUNDLED_MODELS: tuple[str, ...] = ("lightgbm", "blend", "incident_lags")
+"""Models whose fitted form is a calibrated LightGBM on table features, alone or blended with a
+linear part: they export to a scoring bundle, so only they can be registered and served."""
 BASELINES: tuple[str, ...] = ("recent_incidents", "incident_lags")
 """The honest baselines: what the committee does today, and a model on incident counts only."""
 
@@ -54,9 +54,12 @@ def build_model(name: str, entity: str, features: Sequence[str], horizon_days: i
             LightGBMRisk(params=dict(lightgbm_params or {}), columns=[*features, HAWKES_COLUMN],
                          monotone={**signs, HAWKES_COLUMN: 1}, horizon_days=horizon_days, distributed=distributed),
             process)
-    elif name == "lightgbm":
+    elif name in ("lightgbm", "blend"):
         core = LightGBMRisk(params=dict(lightgbm_params or {}), columns=list(features), monotone=signs,
                             horizon_days=horizon_days, distributed=distributed)
+        if name == "blend":  # the linear part keeps the levers' signs, which the planner's what-ifs read
+            levers = {f: sign for f, sign in signs.items() if is_actionable(f)}
+            core = BlendRisk(core, LogisticRisk(columns=list(features), monotone=levers))
     elif name == "logistic":
         core = LogisticRisk(columns=list(features))
     elif name == "recent_incidents":

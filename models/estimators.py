@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.impute import SimpleImputer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
@@ -126,9 +126,13 @@ class LightGBMRisk(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         return self
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+    def raw_score(self, X: pd.DataFrame) -> np.ndarray:
+        """The trees' log-odds."""
         X = X[list(self.feature_names_in_)]
-        return _two_columns(self.booster_.predict(X, num_iteration=self.best_iteration_, num_threads=self.n_jobs))
+        return self.booster_.predict(X, num_iteration=self.best_iteration_, raw_score=True, num_threads=self.n_jobs)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return _two_columns(1 / (1 + np.exp(-self.raw_score(X))))
 
     def feature_importance(self) -> pd.Series:
         """Total gain of each feature's splits."""
@@ -149,29 +153,114 @@ def signed_log1p(x: np.ndarray) -> np.ndarray:
 
 class LogisticRisk(ClassifierMixin, BaseEstimator):
     """L2 logistic regression on log-scaled, median-imputed, standardised features: the
-    transparent model whose coefficients a reviewer can read."""
+    transparent model whose coefficients a reviewer can read. Fitted by Newton's method (many
+    rows, a few hundred features: on the default world's 204k village rows it converges in 6
+    steps and 23 s, where L-BFGS stopped after 38 s up to 0.14 log-odds short of the optimum).
 
-    def __init__(self, columns: Sequence[str] | None = None, C: float = 0.1, max_iter: int = 500):
+    A feature named in ``monotone`` with a known sign (+1: more never lowers the risk, −1: a
+    lever, more never raises it) whose coefficient comes out against that sign is left out and
+    the rest refitted, until every coefficient has its sign: without it, a correlated lever can
+    take a harmful weight, and a what-if on it would read more help as more risk.
+
+    The fitted model is kept as plain arrays (``fill_``, ``center_``, ``coef_``, ``intercept_``,
+    one entry per feature, zero coefficients for those left out), from which it scores:
+    t = sign(x)·log(1 + |x|), NaN → ``fill_``; log-odds = Σ ``coef_``·(t − ``center_``) +
+    ``intercept_``. The scoring bundle stores the same arrays (``models.bundle.linear``)."""
+
+    def __init__(self, columns: Sequence[str] | None = None, C: float = 0.1, max_iter: int = 500,
+                 monotone: Mapping[str, int] | None = None):
         self.columns = columns
         self.C = C
         self.max_iter = max_iter
+        self.monotone = monotone
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, snapshot: np.ndarray | None = None) -> LogisticRisk:
         X = _select(X, self.columns)
         self.feature_names_in_ = np.array(X.columns, dtype=object)
-        self.pipeline_ = make_pipeline(
-            FunctionTransformer(signed_log1p), SimpleImputer(strategy="median", keep_empty_features=True),
-            StandardScaler(), LogisticRegression(C=self.C, max_iter=self.max_iter),
-        ).fit(X.to_numpy(dtype=float), np.asarray(y, dtype=int))
+        signs = np.array([int((self.monotone or {}).get(c, 0)) for c in X.columns])
+        values, y = X.to_numpy(dtype=float), np.asarray(y, dtype=int)
+        used = np.ones(len(signs), dtype=bool)
+        while True:
+            pipeline = make_pipeline(
+                FunctionTransformer(signed_log1p), SimpleImputer(strategy="median", keep_empty_features=True),
+                StandardScaler(), LogisticRegression(C=self.C, max_iter=self.max_iter, solver="newton-cholesky"),
+            ).fit(values[:, used], y)
+            coef = np.zeros(len(signs))
+            coef[used] = pipeline[-1].coef_[0] / pipeline[2].scale_
+            against = signs * coef < 0
+            if not against.any():
+                break
+            used &= ~against
+        self.fill_, self.center_, self.scale_ = np.zeros(len(signs)), np.zeros(len(signs)), np.ones(len(signs))
+        self.fill_[used], self.center_[used], self.scale_[used] = (pipeline[1].statistics_, pipeline[2].mean_,
+                                                                   pipeline[2].scale_)
+        self.coef_ = coef
+        self.intercept_ = float(pipeline[-1].intercept_[0])
+        self.left_out_ = list(self.feature_names_in_[~used])
         self.classes_ = np.array([0, 1])
         return self
 
+    def _terms(self, X: pd.DataFrame) -> np.ndarray:
+        """Each feature's term coef·(t − center) of the log-odds, (n, features)."""
+        t = signed_log1p(X[list(self.feature_names_in_)].to_numpy(dtype=float))
+        return (np.where(np.isnan(t), self.fill_, t) - self.center_) * self.coef_
+
+    def raw_score(self, X: pd.DataFrame) -> np.ndarray:
+        """The log-odds."""
+        return self._terms(X).sum(axis=1) + self.intercept_
+
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return self.pipeline_.predict_proba(X[list(self.feature_names_in_)].to_numpy(dtype=float))
+        return _two_columns(1 / (1 + np.exp(-self.raw_score(X))))
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Each feature's term of the log-odds: its exact Shapley value (a linear model's terms
+        are centred on the training rows' mean, as TreeSHAP's are on the trees' expectation)."""
+        return pd.DataFrame(self._terms(X), columns=list(self.feature_names_in_), index=X.index)
 
     def feature_importance(self) -> pd.Series:
         """|coefficient| on the standardised scale."""
-        return pd.Series(np.abs(self.pipeline_[-1].coef_[0]), index=list(self.feature_names_in_))
+        return pd.Series(np.abs(self.coef_) * self.scale_, index=list(self.feature_names_in_))
+
+
+class BlendRisk(ClassifierMixin, BaseEstimator):
+    """The main model's trees and a logistic regression on the same features, fitted on the
+    same rows, their log-odds averaged: ``tree_weight`` · trees + (1 − ``tree_weight``) ·
+    linear. The trees find interactions and thresholds; the linear part extrapolates smoothly
+    where the trees have few rows (the rare high counts that precede most escalations). The
+    blend is still exactly additive per feature (TreeSHAP plus the linear terms), so it exports
+    to a scoring bundle and explains like the trees alone."""
+
+    def __init__(self, trees: LightGBMRisk, linear: LogisticRisk, tree_weight: float = 0.5):
+        self.trees = trees
+        self.linear = linear
+        self.tree_weight = tree_weight
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray, snapshot: np.ndarray | None = None) -> BlendRisk:
+        self.trees_ = clone(self.trees).fit(X, y, snapshot=snapshot)
+        self.linear_ = clone(self.linear).fit(X, y, snapshot=snapshot)
+        if list(self.trees_.feature_names_in_) != list(self.linear_.feature_names_in_):
+            raise ValueError("the blend's trees and linear part must use the same features, in the same order")
+        self.feature_names_in_ = self.trees_.feature_names_in_
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def raw_score(self, X: pd.DataFrame) -> np.ndarray:
+        """The blend's log-odds."""
+        return self.tree_weight * self.trees_.raw_score(X) + (1 - self.tree_weight) * self.linear_.raw_score(X)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return _two_columns(1 / (1 + np.exp(-self.raw_score(X))))
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Each feature's share of the log-odds: the weighted sum of its TreeSHAP value and its
+        linear term."""
+        return self.tree_weight * self.trees_.contributions(X) + (1 - self.tree_weight) * self.linear_.contributions(X)
+
+    def feature_importance(self) -> pd.Series:
+        """The trees' gain shares and the linear part's |standardised coefficient| shares, weighted."""
+        trees, linear = self.trees_.feature_importance(), self.linear_.feature_importance()
+        return (self.tree_weight * trees / (trees.sum() or 1.0)
+                + (1 - self.tree_weight) * linear / (linear.sum() or 1.0))
 
 
 class RecentIncidentsRisk(ClassifierMixin, BaseEstimator):

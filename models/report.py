@@ -20,7 +20,8 @@ from sklearn.metrics import precision_recall_curve  # noqa: E402
 from models.featuremeta import feature_group, group_title  # noqa: E402
 from models.training import TrainingResult  # noqa: E402
 
-LABELS = {"lightgbm": "LightGBM (tuned, calibrated)", "logistic": "logistic regression",
+LABELS = {"lightgbm": "LightGBM (tuned, calibrated)", "blend": "LightGBM + logistic regression (calibrated)",
+          "logistic": "logistic regression",
           "recent_incidents": "recent incidents (baseline)", "incident_lags": "LightGBM on 5 weekly lags (baseline)",
           "plain_lightgbm": "plain LightGBM (untuned, all features)", "oracle": "oracle (the truth, simulated worlds)",
           "hawkes": "Hawkes self-exciting model", "lightgbm_hawkes": "LightGBM + Hawkes feature"}

@@ -26,7 +26,7 @@ from models.tuning import tune_lightgbm
 class TrainingOptions:
     """What a training run does; the entry points fill it from Settings."""
 
-    model: str = "lightgbm"
+    model: str = "blend"
     horizon_days: int = 30
     backtest_months: int = 6
     alert_budget: float = 0.05
@@ -88,7 +88,7 @@ def train_and_backtest(table: TrainingTable, options: TrainingOptions, progress:
     X, y, snaps = table.X, table.y, as_datetime64(table.snapshots)
     folds = rolling_folds(snaps, months=options.backtest_months)
     trials = pd.DataFrame()
-    if params is None and options.model in ("lightgbm", "lightgbm_hawkes") and options.tuning_trials > 0:
+    if params is None and options.model in ("lightgbm", "blend", "lightgbm_hawkes") and options.tuning_trials > 0:
         before = folds[0].training_rows(snaps, options.horizon_days)
         monotone = {f: monotone_sign(table.entity, f) for f in table.features}
         params, trials = tune_lightgbm(take_rows(X, before), y[before], snaps[before], options.horizon_days, monotone,

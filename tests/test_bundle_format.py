@@ -94,9 +94,9 @@ def test_an_edited_json_is_refused(copy):
 
 def test_another_format_version_is_refused(copy):
     meta = json.loads((copy / META_FILE).read_text())
-    meta["format_version"] = 2
+    meta["format_version"] = 3
     (copy / META_FILE).write_text(json.dumps(meta))
-    with pytest.raises(BundleError, match="format_version is 2, this Fengqiao reads format 1"):
+    with pytest.raises(BundleError, match="format_version is 3, this Fengqiao reads formats 1 and 2"):
         load_bundle(copy)
 
 

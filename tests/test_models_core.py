@@ -209,13 +209,14 @@ def test_levers_have_their_known_signs():
     assert monotone_sign("project", "hearing_held") == -1 and monotone_sign("village", "incidents_90d") == 1
 
 
-def test_a_lever_never_raises_risk_where_deployment_confounds_it():
+@pytest.mark.parametrize("name", ["lightgbm", "blend"])
+def test_a_lever_never_raises_risk_where_deployment_confounds_it(name):
     """Teams go where trouble is: in the data more mediators come with more incidents. The
     main model must still never predict that adding mediators raises risk."""
     X, y, snaps = panel(weeks=30, entities=80)
     rng = np.random.default_rng(4)
     X["mediators"] = rng.poisson(1 + 2 * X["backlog"]).astype(float)
-    model = build_model("lightgbm", "village", list(X.columns), 30).fit(X, y, snapshot=snaps)
+    model = build_model(name, "village", list(X.columns), 30).fit(X, y, snapshot=snaps)
     low = model.predict_proba(X)[:, 1]
     more = X.assign(mediators=X["mediators"] + 3)
     assert np.all(model.predict_proba(more)[:, 1] <= low + 1e-12)

@@ -27,10 +27,10 @@ def village_run(model_warehouse):
 
 def test_training_reports_every_model_the_oracle_and_each_fold(village_run):
     table, options, result = village_run
-    assert list(result.summary["model"]) == ["lightgbm", "recent_incidents", "incident_lags", "oracle"]
+    assert list(result.summary["model"]) == ["blend", "recent_incidents", "incident_lags", "oracle"]
     assert set(result.per_fold["fold"]) == {"1", "2", "all"}
-    lightgbm = result.summary.set_index("model").loc["lightgbm"]
-    assert 0.5 < lightgbm["roc_auc"] <= 1 and lightgbm["pr_auc_low"] <= lightgbm["pr_auc"] <= lightgbm["pr_auc_high"]
+    blend = result.summary.set_index("model").loc["blend"]
+    assert 0.5 < blend["roc_auc"] <= 1 and blend["pr_auc_low"] <= blend["pr_auc"] <= blend["pr_auc_high"]
     assert result.figure("share_of_oracle_lift", "oracle") == pytest.approx(1.0)
     assert result.coverage["incidents"].sum() == result.predictions["label"].sum()
     assert set(result.importance["group"]) <= {"disputes", "land_and_projects", "petitions", "unresolved_backlog",
@@ -99,11 +99,11 @@ def test_training_works_on_a_warehouse_with_only_regions_and_incidents(incidents
     assert {*incident_lag_columns("village"), "incidents_all_history", "incidents_per_year_shrunk"} <= set(table.features)
     result = train_and_backtest(table, TrainingOptions(compare_with=("incident_lags",), **FAST,
                                                        untuned_learning_rates={"village": 0.1, "project": 0.2}))
-    p = result.predictions["lightgbm"]
+    p = result.predictions["blend"]
     assert p.between(0, 1).all() and result.figure("roc_auc") > 0.5
     # the untuned main model takes its entity's learning rate, and the run records it
     assert result.params == {"learning_rate": 0.1}
-    assert result.model.model_.booster_.params["learning_rate"] == 0.1
+    assert result.model.model_.trees_.booster_.params["learning_rate"] == 0.1
 
 
 def test_projects_are_compared_with_the_prior_assessment(model_warehouse):

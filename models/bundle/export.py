@@ -3,8 +3,9 @@ LightGBM (to read the trees); nothing that serves imports it.
 
 ``export_booster`` takes any LightGBM ``Booster`` (binary objective, numerical splits,
 constant leaves) and writes the bundle; ``export_model`` does so for our ``CalibratedRisk``
-around a ``LightGBMRisk``, carrying its calibration; ``export_model_file`` for a model text
-file trained anywhere (no calibration: the identity).
+around a ``LightGBMRisk`` or a ``BlendRisk`` (its trees and its linear part), carrying its
+calibration; ``export_model_file`` for a model text file trained anywhere (no calibration: the
+identity).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import lightgbm as lgb
+import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from models.bundle.format import write_bundle
+from models.bundle.linear import TRANSFORM
 from models.bundle.trees import UnsupportedModelError, flatten_trees, text_thresholds
 from models.calibration import (
     ISOTONIC_TIE_SHIFT,
@@ -25,7 +28,7 @@ from models.calibration import (
     CalibratedRisk,
     ScoreCalibrator,
 )
-from models.estimators import LightGBMRisk
+from models.estimators import BlendRisk, LightGBMRisk, LogisticRisk
 from models.featuremeta import feature_description, group_title
 
 IDENTITY = {"method": "identity"}
@@ -71,9 +74,28 @@ def _objective_sigmoid(dump: dict) -> float:
     return float(sigmoid)
 
 
+@dataclass(frozen=True)
+class LinearPart:
+    """A fitted ``LogisticRisk`` blended with the trees: its arrays and intercept already
+    weighted by its share (``models.bundle.linear``)."""
+
+    tree_weight: float
+    fill: np.ndarray
+    center: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    @classmethod
+    def of(cls, model: LogisticRisk, tree_weight: float) -> LinearPart:
+        share = 1.0 - tree_weight
+        return cls(float(tree_weight), model.fill_.astype(float), model.center_.astype(float),
+                   share * model.coef_.astype(float), share * float(model.intercept_))
+
+
 def export_booster(booster: lgb.Booster, folder: Path, facts: BundleFacts, feature_names: list[str] | None = None,
-                   num_iteration: int | None = None) -> Path:
-    """Write the bundle of ``booster``'s first ``num_iteration`` trees (all: None) to ``folder``."""
+                   num_iteration: int | None = None, linear: LinearPart | None = None) -> Path:
+    """Write the bundle of ``booster``'s first ``num_iteration`` trees (all: None), blended with
+    ``linear`` if given, to ``folder``."""
     dump = booster.dump_model(num_iteration=num_iteration)
     sigmoid = _objective_sigmoid(dump)
     names = list(feature_names or dump["feature_names"])
@@ -100,21 +122,28 @@ def export_booster(booster: lgb.Booster, folder: Path, facts: BundleFacts, featu
         "trees": {"count": len(arrays["tree_root"]), "nodes": len(arrays["split_feature"]),
                   "leaves": len(arrays["leaf_value"])},
     }
+    if linear is not None:
+        meta["linear"] = {"transform": TRANSFORM, "tree_weight": linear.tree_weight, "intercept": linear.intercept}
+        arrays = {**arrays, "linear_fill": linear.fill, "linear_center": linear.center, "linear_coef": linear.coef}
     return write_bundle(folder, meta, arrays)
 
 
 def export_model(model: CalibratedRisk, folder: Path, facts: BundleFacts) -> Path:
     """Write the bundle of a fitted ``CalibratedRisk`` around a ``LightGBMRisk`` (the
-    ``lightgbm`` model): its trees up to the early-stopping iteration and its calibration.
-    Other models (Hawkes, logistic, baselines) are refused: they need inputs beyond the
-    feature table or are not trees."""
+    ``lightgbm`` model) or a ``BlendRisk`` (``blend``): its trees up to the early-stopping
+    iteration, its linear part if blended, and its calibration. Other models (Hawkes, logistic,
+    baselines) are refused: they need inputs beyond the feature table or are not trees."""
     core = getattr(model, "model_", None)
-    if not isinstance(model, CalibratedRisk) or type(core) is not LightGBMRisk:
+    trees, linear = core, None
+    if type(core) is BlendRisk:
+        trees, linear = core.trees_, LinearPart.of(core.linear_, core.tree_weight)
+    if not isinstance(model, CalibratedRisk) or type(trees) is not LightGBMRisk:
         kind = type(core if core is not None else model).__name__
         raise UnsupportedModelError(f"a {kind} model cannot be exported to a scoring bundle: only the calibrated "
-                                    "LightGBM model (FENGQIAO_MODEL=lightgbm) is served from a bundle")
+                                    "LightGBM and blend models (FENGQIAO_MODEL=lightgbm or blend) are served from "
+                                    "a bundle")
     facts.calibration = calibration_of(model.calibrator_)
-    return export_booster(core.booster_, folder, facts, list(core.feature_names_in_), core.best_iteration_)
+    return export_booster(trees.booster_, folder, facts, list(trees.feature_names_in_), trees.best_iteration_, linear)
 
 
 def export_model_file(model_file: Path, folder: Path, facts: BundleFacts) -> Path:

@@ -1,4 +1,10 @@
-"""The bundle on disk: ``bundle.json`` (what the model is) and ``trees.npz`` (its trees).
+"""The bundle on disk: ``bundle.json`` (what the model is) and ``trees.npz`` (its trees, and the
+arrays of its linear part if it has one, ``models.bundle.linear``).
+
+Format 1 is trees alone; format 2 adds the optional linear part. A bundle without a linear part
+is written as format 1, so that a Fengqiao that reads only format 1 still serves it, and one
+with a linear part as format 2, which such a Fengqiao refuses rather than scoring it without
+its linear part.
 
 Writing records, in ``bundle.json``, the SHA-256 and size of ``trees.npz`` and a SHA-256 of
 the JSON's own content; reading checks the format version, the required fields, both
@@ -17,10 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from fengqiao.errors import ConfigurationError
+from models.bundle.linear import LINEAR_ARRAYS, TRANSFORM
 from models.bundle.trees import TREE_ARRAYS, array_lengths
 
-FORMAT_VERSION = 1
-"""The bundle layout this code writes and reads; any other is refused."""
+FORMAT_VERSION = 2
+"""The newest bundle layout: trees and an optional linear part."""
+TREES_ONLY_VERSION = 1
+"""The layout of trees alone; this code reads it and writes it for bundles without a linear part."""
+READ_VERSIONS = (TREES_ONLY_VERSION, FORMAT_VERSION)
 META_FILE, ARRAYS_FILE = "bundle.json", "trees.npz"
 REQUIRED_FIELDS: tuple[str, ...] = (
     "format_version", "entity", "features", "reason_templates", "groups", "objective", "calibration",
@@ -42,10 +52,11 @@ def write_bundle(folder: Path, meta: dict, arrays: dict[str, np.ndarray]) -> Pat
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
-    np.savez(buffer, **{name: arrays[name] for name in TREE_ARRAYS})
+    names = [*TREE_ARRAYS, *(LINEAR_ARRAYS if "linear" in meta else ())]
+    np.savez(buffer, **{name: arrays[name] for name in names})
     data = buffer.getvalue()
     (folder / ARRAYS_FILE).write_bytes(data)
-    meta = {**meta, "format_version": FORMAT_VERSION,
+    meta = {**meta, "format_version": FORMAT_VERSION if "linear" in meta else TREES_ONLY_VERSION,
             "arrays": {"file": ARRAYS_FILE, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}}
     meta["content_sha256"] = _content_digest(meta)
     (folder / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1))
@@ -65,16 +76,32 @@ def read_meta(folder: Path) -> dict:
     if not isinstance(meta, dict):
         raise BundleError(f"{path} is not a JSON object: the bundle is damaged")
     version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise BundleError(f"{path}: format_version is {version!r}, this Fengqiao reads format {FORMAT_VERSION}; "
-                          "export the model again with this version")
+    if version not in READ_VERSIONS:
+        raise BundleError(f"{path}: format_version is {version!r}, this Fengqiao reads formats "
+                          f"{' and '.join(map(str, READ_VERSIONS))}; export the model again with this version")
     missing = [f for f in REQUIRED_FIELDS if f not in meta]
     if missing:
         raise BundleError(f"{path} lacks the field(s) {', '.join(missing)}: the bundle is damaged")
     if meta["content_sha256"] != _content_digest(meta):
         raise BundleError(f"{path} was edited after export: its content no longer matches field content_sha256; "
                           "export the bundle again rather than editing it")
+    if "linear" in meta:
+        _check_linear(path, meta)
     return meta
+
+
+def _check_linear(path: Path, meta: dict) -> None:
+    """Field ``linear``: only in format 2, with the known transform and finite numbers."""
+    linear = meta["linear"]
+    if meta["format_version"] == TREES_ONLY_VERSION:
+        raise BundleError(f"{path}: field linear needs format_version {FORMAT_VERSION}, the file says "
+                          f"{TREES_ONLY_VERSION}; the bundle is damaged")
+    if not isinstance(linear, dict) or linear.get("transform") != TRANSFORM:
+        raise BundleError(f"{path}: field linear.transform must be {TRANSFORM!r}; the bundle is damaged")
+    for key in ("tree_weight", "intercept"):
+        value = linear.get(key)
+        if not isinstance(value, int | float) or isinstance(value, bool) or not np.isfinite(value):
+            raise BundleError(f"{path}: field linear.{key} must be a finite number; the bundle is damaged")
 
 
 def read_arrays(folder: Path, meta: dict) -> dict[str, np.ndarray]:
@@ -105,6 +132,17 @@ def read_arrays(folder: Path, meta: dict) -> dict[str, np.ndarray]:
                               f"{dtype}[{lengths[name]}] (one per {kind.removesuffix('+1')}"
                               f"{', plus one' if kind.endswith('+1') else ''}); the bundle is damaged")
     _check_structure(path, arrays, len(meta["features"]))
+    if "linear" in meta:
+        for name, dtype in LINEAR_ARRAYS.items():
+            array = arrays.get(name)
+            if array is None:
+                raise BundleError(f"{path} lacks the array {name!r} of its linear part: the bundle is damaged")
+            if array.dtype != np.dtype(dtype) or array.shape != (len(meta["features"]),):
+                raise BundleError(f"{path}: array {name!r} is {array.dtype}{list(array.shape)}, expected "
+                                  f"{dtype}[{len(meta['features'])}] (one per feature); the bundle is damaged")
+            if not np.isfinite(array).all():
+                raise BundleError(f"{path}: array {name!r} holds a value that is not a finite number; "
+                                  "the bundle is damaged")
     return arrays
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from models.bundle import kernels
+from models.bundle import kernels, linear
 from models.bundle.format import META_FILE, BundleError, read_arrays, read_meta
 from models.bundle.layout import build_layout
 from models.bundle.trees import expected_value
@@ -104,13 +104,21 @@ class ScoringBundle:
         words = (int(np.diff(t["tree_node_start"]).max(initial=0)) + 63) // 64
         elem_mask, elem_side = kernels.element_masks(path_start, path_node, path_left, path_elem, elem_start,
                                                      t["tree_node_start"], t["tree_leaf_start"], max(words, 1))
-        self.bias = expected_value(t)
+        trees_bias = self.bias = expected_value(t)
+        """The model's expected raw score: TreeSHAP's bias, blended with the linear part's intercept."""
+        self._linear = None
+        """The linear part's arguments of ``linear.blend_scores`` after the rows and the output, or None."""
+        if "linear" in meta:
+            part = meta["linear"]
+            self._linear = (float(part["tree_weight"]), *(_read_only(np.ascontiguousarray(arrays[name], dtype=float))
+                                                          for name in linear.LINEAR_ARRAYS), float(part["intercept"]))
+            self.bias = self._linear[0] * trees_bias + self._linear[-1]
         max_elems = int(max(np.diff(elem_start).max(initial=0), 1))
         self._shap = tuple(_read_only(a) for a in (
             t["tree_node_start"], t["tree_leaf_start"], layout.node_slot, t["threshold"], layout.slots,
             t["leaf_value"], elem_start, elem_feature, elem_zero, elem_mask, elem_side,
             kernels.shapley_weights(max_elems)))
-        self._shap += (self.bias, max_elems)
+        self._shap += (trees_bias, max_elems)
 
     def _rows(self, X: np.ndarray) -> np.ndarray:
         """``X`` as the kernels take it: float64, C-contiguous, (n, n_features). An array that
@@ -129,10 +137,12 @@ class ScoringBundle:
         if _takes_compiled_rows(X, self._n_features) and X.shape[0] < SINGLE_ROW_BELOW:
             out = np.empty(X.shape[0])
             self._score_few(X, out, *self._walk)
-            return out
-        X = self._rows(X)
-        out = np.empty(X.shape[0])
-        (kernels.raw_scores if X.shape[0] < SINGLE_ROW_BELOW else kernels.raw_scores_parallel)(X, out, *self._walk)
+        else:
+            X = self._rows(X)
+            out = np.empty(X.shape[0])
+            (kernels.raw_scores if X.shape[0] < SINGLE_ROW_BELOW else kernels.raw_scores_parallel)(X, out, *self._walk)
+        if self._linear is not None:
+            linear.blend_scores(X, out, *self._linear)
         return out
 
     def probability_from_raw(self, raw: np.ndarray) -> np.ndarray:
@@ -149,15 +159,19 @@ class ScoringBundle:
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Exact path-dependent TreeSHAP contributions (n, n_features + 1), the last column the
-        bias; each row sums to its raw score (LightGBM's ``pred_contrib``). A few rows are taken
-        one at a time, each with its trees spread over numba's threads; more, rows in parallel."""
+        bias; each row sums to its raw score (LightGBM's ``pred_contrib``; with a linear part,
+        the blend of ``models.bundle.linear``). A few rows are taken one at a time, each with its
+        trees spread over numba's threads; more, rows in parallel."""
         X = self._rows(X)
         if len(X) < SINGLE_ROW_BELOW:
             out = np.empty((len(X), X.shape[1] + 1))
             for row, target in zip(X, out):
                 kernels.row_contributions(row, target, *self._shap)
-            return out
-        return kernels.contributions(X, *self._shap)
+        else:
+            out = kernels.contributions(X, *self._shap)
+        if self._linear is not None:
+            linear.blend_contributions(X, out, *self._linear)
+        return out
 
 
 def _bundle_folder(root: Path) -> Path:
