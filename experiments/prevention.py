@@ -25,7 +25,7 @@ snapshot shares the seed, so differences between policies are paired replication
 replication. Also reported: what each planner reading predicted against what the simulator says
 each kind of action truly averted.
 
-    python experiments/prevention.py [--data var/prevention] [--snapshots 8] [--replications 200]
+    python experiments/prevention.py [--data var/prevention] [--snapshots 8] [--replications 200] [--model NAME]
 """
 
 from __future__ import annotations
@@ -79,14 +79,14 @@ def evaluation_mondays(settings: Settings, count: int, every_weeks: int) -> list
     return list(mondays[::-1][: count * every_weeks : every_weeks][::-1])
 
 
-def trained_bundles(settings: Settings, before: pd.Timestamp, folder: Path) -> dict:
-    """The main model of each entity, fitted on rows whose label closed before ``before``, as bundles."""
+def trained_bundles(settings: Settings, model_name: str, before: pd.Timestamp, folder: Path) -> dict:
+    """Model ``model_name`` of each entity, fitted on rows whose label closed before ``before``, as bundles."""
     bundles = {}
     for entity in ("village", "project"):
         table = load_training_table(settings.warehouse_dir, entity, settings.horizon_days)
         snaps = as_datetime64(table.snapshots)
         rows = label_closed_before(snaps, np.datetime64(before.to_datetime64()), settings.horizon_days)
-        model = build_model("lightgbm", entity, table.features, settings.horizon_days, hawkes=table.hawkes)
+        model = build_model(model_name, entity, table.features, settings.horizon_days, hawkes=table.hawkes)
         model.fit(table.X[rows], table.y[rows], snapshot=snaps[rows])
         facts = BundleFacts(entity, settings.horizon_days, settings.level_thresholds)
         bundles[entity] = load_bundle(export_model(model, folder / entity, facts))
@@ -189,13 +189,15 @@ def main() -> None:
     parser.add_argument("--snapshots", type=int, default=8)
     parser.add_argument("--every-weeks", type=int, default=2)
     parser.add_argument("--replications", type=int, default=200)
+    parser.add_argument("--model", default=None, help="the model the planner reads (default: FENGQIAO_MODEL's)")
     args = parser.parse_args()
     started = time.perf_counter()
     settings = prepared(args.data)
     catalogue = load_catalogue(settings.interventions_config)
     budgets = dict(settings.plan_budgets)
     mondays = evaluation_mondays(settings, args.snapshots, args.every_weeks)
-    bundles = trained_bundles(settings, mondays[0], args.data / "bundles")
+    model_name = args.model or settings.model
+    bundles = trained_bundles(settings, model_name, mondays[0], args.data / "bundles")
     world = load_world(settings.raw_dir)
     regions = pd.read_parquet(settings.warehouse_dir / "regions.parquet").set_index("village_id")
     projects = pd.read_parquet(settings.warehouse_dir / "projects.parquet").set_index("project_id")
@@ -258,7 +260,7 @@ def main() -> None:
     preamble = [
         "# prevention — the same budgets allocated five ways and a ceiling, judged in the simulator", "",
         (f"Default world; {len(mondays)} Mondays {mondays[0].date()} … {mondays[-1].date()} ({args.every_weeks} weeks "
-        f"apart); budgets {budgets}; models trained on labels closed before {mondays[0].date()}; "
+        f"apart); budgets {budgets}; models (`{model_name}`) trained on labels closed before {mondays[0].date()}; "
         f"{args.replications} replications with common random numbers per snapshot; horizon {settings.horizon_days} "
         f"days. Figures are expected incidents averted over the horizon, summed over the snapshots, with 95% "
         f"intervals over replications (policies paired)."), "",

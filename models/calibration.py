@@ -24,6 +24,11 @@ PROBABILITY_CLIP = _EPS
 """Calibrated probabilities (and the logits Platt scaling reads) are kept within [ε, 1 − ε]."""
 ISOTONIC_TIE_SHIFT = 1e-7
 """Share of the raw score added to an isotonic step (see ``ScoreCalibrator._apply``)."""
+MIN_ISOTONIC_ROWS = 1000
+"""Fewer calibration rows than this and ``auto`` takes Platt scaling without judging: isotonic
+regression overfits below about a thousand calibration examples (Niculescu-Mizil and Caruana,
+"Predicting good probabilities with supervised learning", 2005), and the judge itself, half a
+slice that holds a few dozen events, is too noisy to catch it."""
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -34,7 +39,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
 class ScoreCalibrator(BaseEstimator):
     """Maps raw scores (probabilities) to calibrated probabilities by ``method``:
     ``isotonic``, ``platt``, or ``auto`` (the one with the lower log-loss on the later half
-    of the rows, split by ``snapshot``)."""
+    of the rows, split by ``snapshot``; Platt below ``MIN_ISOTONIC_ROWS`` rows)."""
 
     def __init__(self, method: str = "auto"):
         self.method = method
@@ -64,8 +69,8 @@ class ScoreCalibrator(BaseEstimator):
             snaps = as_datetime64(snapshot) if snapshot is not None else np.arange(len(p))
             middle = np.unique(snaps)[len(np.unique(snaps)) // 2]
             early, late = snaps < middle, snaps >= middle
-            if y[early].min() == y[early].max() or y[late].min() == y[late].max():
-                method = "platt"  # too few events to judge: the two-parameter curve is the safe choice
+            if len(p) < MIN_ISOTONIC_ROWS or y[early].min() == y[early].max() or y[late].min() == y[late].max():
+                method = "platt"  # too few rows or events to judge: the two-parameter curve is the safe choice
             else:
                 for candidate in ("isotonic", "platt"):
                     fitted = self._fit_one(candidate, p[early], y[early])

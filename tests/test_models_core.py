@@ -162,6 +162,14 @@ def test_the_calibrator_learns_from_its_rows_and_auto_picks_the_lower_held_out_l
     assert q == pytest.approx([0.04, 0.25, 0.81], abs=0.06)
 
 
+def test_auto_calibration_takes_platt_on_a_slice_too_small_for_isotonic():
+    rng = np.random.default_rng(3)
+    raw = rng.random(900)
+    y = (rng.random(900) < raw**2).astype(int)
+    cal = ScoreCalibrator("auto").fit(raw, y, np.repeat(np.arange(6), 150))
+    assert cal.method_ == "platt" and cal.validation_log_loss_ == {}
+
+
 def test_held_out_split_leaves_a_gap_of_one_horizon():
     snaps = np.repeat(pd.date_range("2024-01-01", periods=20, freq="7D").to_numpy(), 3)
     fit, held = held_out_split(snaps, weeks=4, horizon_days=30)
