@@ -7,8 +7,8 @@ twice, with the same seed (common random numbers, ``pipelines.simulate.live.Live
 * **planning**: each Monday the world so far is exported and goes through the product's own
   pipeline — `ingest_job` (validate, pseudonymise), `features_job` (every snapshot rebuilt) —
   the latest snapshot is scored by the current bundles, `make_plan` chooses the actions, and
-  the world runs 7 days on with them. The models (the calibrated LightGBM of `fengqiao
-  train`, default parameters, no tuning, no backtest) are fitted on the history before the
+  the world runs 7 days on with them. The models (the calibrated model of `fengqiao train`,
+  FENGQIAO_MODEL, default parameters, no tuning, no backtest) are fitted on the history before the
   loop and refitted every ``--retrain-every`` weeks on everything ingested so far — data the
   loop's own plans have shaped.
 * **no planning**: the same world run on without plans. Its incidents are counted every week;
@@ -102,13 +102,13 @@ class Arm:
 
 
 def fit_bundles(settings: Settings, folder: Path, version: str) -> dict[str, ScoringBundle]:
-    """The main model of `fengqiao train` (calibrated LightGBM, default parameters: no tuning)
+    """The model of `fengqiao train` (FENGQIAO_MODEL, calibrated, default parameters: no tuning)
     fitted on every labelled row of the warehouse, exported as a scoring bundle per entity kind."""
-    options = training_options(settings, model="lightgbm")
+    options = training_options(settings)
     bundles = {}
     for entity in ENTITIES:
         table = load_training_table(settings.warehouse_dir, entity, options.horizon_days)
-        model = build_model("lightgbm", entity, table.features, options.horizon_days, lightgbm_params={},
+        model = build_model(options.model, entity, table.features, options.horizon_days, lightgbm_params={},
                             calibration=options.calibration, calibration_weeks=options.calibration_weeks)
         model.fit(table.X, table.y, snapshot=as_datetime64(table.snapshots))
         facts = BundleFacts(entity, options.horizon_days, options.level_thresholds,
@@ -244,7 +244,7 @@ def write_results(record: dict, folder: Path) -> None:
         "their random numbers (one world, one run: the recorded difference is one draw; the expected "
         "difference Σλ is exact for this world and these plans)."),
         (f"Budgets ({BUDGET_RULES[record['budget_rule']]}): {record['budgets']}. Models refitted every {record['retrain_every']} weeks "
-        "on the planning arm's own data (calibrated LightGBM, default parameters)."),
+        f"on the planning arm's own data (`{record.get('model', 'lightgbm')}`, calibrated, default parameters)."),
         "",
         (f"**Totals over {done} weeks.** Incidents recorded: planning {totals['incidents_planned']}, no planning "
         f"{totals['incidents_plain']}, difference {totals['incidents_plain'] - totals['incidents_planned']} "
@@ -339,7 +339,7 @@ def run_loop(args: argparse.Namespace) -> dict:
               "world_seed": args.world_seed, "loop_seed": args.loop_seed, "scale": args.scale,
               "stem": "closed_loop" + ("" if args.budget_rule == "weekly" else "_in_field"),
               "budget_rule": args.budget_rule, "years": config.years,
-              "start": str(start), "weeks_asked": args.weeks, "retrain_every": args.retrain_every,
+              "start": str(start), "weeks_asked": args.weeks, "retrain_every": args.retrain_every, "model": base.model,
               "budgets": budgets, "counties": counties, "complete": False,
               "population_share": shares(pd.Series(regions["population"].to_numpy(float), index=county_of), counties),
               "weeks": [], "fit_seconds": []}
