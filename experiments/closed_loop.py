@@ -244,7 +244,7 @@ def write_results(record: dict, folder: Path) -> None:
         "their random numbers (one world, one run: the recorded difference is one draw; the expected "
         "difference Σλ is exact for this world and these plans)."),
         (f"Budgets ({BUDGET_RULES[record['budget_rule']]}): {record['budgets']}. Models refitted every {record['retrain_every']} weeks "
-        f"on the planning arm's own data (`{record.get('model', 'lightgbm')}`, calibrated, default parameters)."),
+        f"on the planning arm's own data (`{record['model']}`, calibrated, default parameters)."),
         "",
         (f"**Totals over {done} weeks.** Incidents recorded: planning {totals['incidents_planned']}, no planning "
         f"{totals['incidents_plain']}, difference {totals['incidents_plain'] - totals['incidents_planned']} "

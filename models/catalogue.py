@@ -23,6 +23,8 @@ PLAIN_LIGHTGBM = dict(learning_rate=0.05, num_leaves=31, min_child_samples=50, s
 
 MODEL_NAMES: tuple[str, ...] = ("lightgbm", "blend", "lightgbm_hawkes", "hawkes", "logistic", "recent_incidents", "incident_lags",
                                 "plain_lightgbm")
+TUNED_MODELS: tuple[str, ...] = ("lightgbm", "blend", "lightgbm_hawkes")
+"""Models whose trees take the tuner's parameters (``lightgbm_params`` of ``build_model``)."""
 HAWKES_MODELS: tuple[str, ...] = ("hawkes", "lightgbm_hawkes")
 """Models that need the table's incident history (``hawkes=`` of ``build_model``)."""
 BUNDLED_MODELS: tuple[str, ...] = ("lightgbm", "blend", "incident_lags")

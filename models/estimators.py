@@ -40,7 +40,14 @@ def _two_columns(p: np.ndarray) -> np.ndarray:
     return np.column_stack([1 - p, p])
 
 
-class LightGBMRisk(ClassifierMixin, BaseEstimator):
+class LogOddsRisk(ClassifierMixin, BaseEstimator):
+    """A model that scores in log-odds (``raw_score``); its probability is their logistic."""
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return _two_columns(1 / (1 + np.exp(-self.raw_score(X))))
+
+
+class LightGBMRisk(LogOddsRisk):
     """Gradient-boosted trees, the main model. Monotone constraints (+1) on the features
     named in ``monotone`` (more unresolved disputes, petitions or incidents never lowers the
     score); the number of trees is chosen by early stopping on the last
@@ -131,9 +138,6 @@ class LightGBMRisk(ClassifierMixin, BaseEstimator):
         X = X[list(self.feature_names_in_)]
         return self.booster_.predict(X, num_iteration=self.best_iteration_, raw_score=True, num_threads=self.n_jobs)
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return _two_columns(1 / (1 + np.exp(-self.raw_score(X))))
-
     def feature_importance(self) -> pd.Series:
         """Total gain of each feature's splits."""
         return pd.Series(self.booster_.feature_importance("gain"), index=list(self.feature_names_in_))
@@ -151,7 +155,7 @@ def signed_log1p(x: np.ndarray) -> np.ndarray:
     return np.sign(x) * np.log1p(np.abs(x))
 
 
-class LogisticRisk(ClassifierMixin, BaseEstimator):
+class LogisticRisk(LogOddsRisk):
     """L2 logistic regression on log-scaled, median-imputed, standardised features: the
     transparent model whose coefficients a reviewer can read. Fitted by Newton's method (many
     rows, a few hundred features: on the default world's 204k village rows it converges in 6
@@ -209,9 +213,6 @@ class LogisticRisk(ClassifierMixin, BaseEstimator):
         """The log-odds."""
         return self._terms(X).sum(axis=1) + self.intercept_
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return _two_columns(1 / (1 + np.exp(-self.raw_score(X))))
-
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Each feature's term of the log-odds: its exact Shapley value (a linear model's terms
         are centred on the training rows' mean, as TreeSHAP's are on the trees' expectation)."""
@@ -222,7 +223,7 @@ class LogisticRisk(ClassifierMixin, BaseEstimator):
         return pd.Series(np.abs(self.coef_) * self.scale_, index=list(self.feature_names_in_))
 
 
-class BlendRisk(ClassifierMixin, BaseEstimator):
+class BlendRisk(LogOddsRisk):
     """The main model's trees and a logistic regression on the same features, fitted on the
     same rows, their log-odds averaged: ``tree_weight`` · trees + (1 − ``tree_weight``) ·
     linear. The trees find interactions and thresholds; the linear part extrapolates smoothly
@@ -247,9 +248,6 @@ class BlendRisk(ClassifierMixin, BaseEstimator):
     def raw_score(self, X: pd.DataFrame) -> np.ndarray:
         """The blend's log-odds."""
         return self.tree_weight * self.trees_.raw_score(X) + (1 - self.tree_weight) * self.linear_.raw_score(X)
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return _two_columns(1 / (1 + np.exp(-self.raw_score(X))))
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Each feature's share of the log-odds: the weighted sum of its TreeSHAP value and its

@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator
 
 from fengqiao.progress import Progress
 from models.backtest import Fold, rolling_folds, run_backtest
-from models.catalogue import BASELINES, build_model
+from models.catalogue import BASELINES, TUNED_MODELS, build_model
 from models.data import TrainingTable
 from models.evaluation import assessment_comparison, coverage_by_county, fold_metrics, summary_with_intervals
 from models.featuremeta import feature_group, monotone_sign
@@ -88,7 +88,7 @@ def train_and_backtest(table: TrainingTable, options: TrainingOptions, progress:
     X, y, snaps = table.X, table.y, as_datetime64(table.snapshots)
     folds = rolling_folds(snaps, months=options.backtest_months)
     trials = pd.DataFrame()
-    if params is None and options.model in ("lightgbm", "blend", "lightgbm_hawkes") and options.tuning_trials > 0:
+    if params is None and options.model in TUNED_MODELS and options.tuning_trials > 0:
         before = folds[0].training_rows(snaps, options.horizon_days)
         monotone = {f: monotone_sign(table.entity, f) for f in table.features}
         params, trials = tune_lightgbm(take_rows(X, before), y[before], snaps[before], options.horizon_days, monotone,

@@ -122,27 +122,24 @@ def read_arrays(folder: Path, meta: dict) -> dict[str, np.ndarray]:
     except (OSError, ValueError, zipfile.BadZipFile) as err:
         raise BundleError(f"{path} cannot be read as arrays ({err}): the bundle is damaged") from err
     trees = meta["trees"]
-    lengths = array_lengths(int(trees["count"]), int(trees["nodes"]), int(trees["leaves"]))
-    for name, (dtype, kind) in TREE_ARRAYS.items():
+    expected, lengths = dict(TREE_ARRAYS), array_lengths(int(trees["count"]), int(trees["nodes"]), int(trees["leaves"]))
+    if "linear" in meta:
+        expected |= LINEAR_ARRAYS
+        lengths |= dict.fromkeys(LINEAR_ARRAYS, len(meta["features"]))
+    for name, (dtype, kind) in expected.items():
         if name not in arrays:
-            raise BundleError(f"{path} lacks the array {name!r}: the bundle is damaged")
+            part = " of its linear part" if name in LINEAR_ARRAYS else ""
+            raise BundleError(f"{path} lacks the array {name!r}{part}: the bundle is damaged")
         array = arrays[name]
         if array.dtype != np.dtype(dtype) or array.shape != (lengths[name],):
             raise BundleError(f"{path}: array {name!r} is {array.dtype}{list(array.shape)}, expected "
                               f"{dtype}[{lengths[name]}] (one per {kind.removesuffix('+1')}"
                               f"{', plus one' if kind.endswith('+1') else ''}); the bundle is damaged")
     _check_structure(path, arrays, len(meta["features"]))
-    if "linear" in meta:
-        for name, dtype in LINEAR_ARRAYS.items():
-            array = arrays.get(name)
-            if array is None:
-                raise BundleError(f"{path} lacks the array {name!r} of its linear part: the bundle is damaged")
-            if array.dtype != np.dtype(dtype) or array.shape != (len(meta["features"]),):
-                raise BundleError(f"{path}: array {name!r} is {array.dtype}{list(array.shape)}, expected "
-                                  f"{dtype}[{len(meta['features'])}] (one per feature); the bundle is damaged")
-            if not np.isfinite(array).all():
-                raise BundleError(f"{path}: array {name!r} holds a value that is not a finite number; "
-                                  "the bundle is damaged")
+    for name in LINEAR_ARRAYS if "linear" in meta else ():
+        if not np.isfinite(arrays[name]).all():
+            raise BundleError(f"{path}: array {name!r} holds a value that is not a finite number; "
+                              "the bundle is damaged")
     return arrays
 
 

@@ -19,8 +19,10 @@ import math
 
 from numba import njit
 
-LINEAR_ARRAYS: dict[str, str] = {"linear_fill": "float64", "linear_center": "float64", "linear_coef": "float64"}
-"""The linear part's arrays in ``trees.npz`` (one entry per feature) and their dtype."""
+LINEAR_ARRAYS: dict[str, tuple[str, str]] = {name: ("float64", "features")
+                                             for name in ("linear_fill", "linear_center", "linear_coef")}
+"""The linear part's arrays in ``trees.npz``: dtype and length (one entry per feature), as
+``models.bundle.trees.TREE_ARRAYS``."""
 TRANSFORM = "signed_log1p"
 """The one transform of the features the linear part knows (``bundle.json`` field ``linear.transform``)."""
 

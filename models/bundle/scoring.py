@@ -110,8 +110,8 @@ class ScoringBundle:
         """The linear part's arguments of ``linear.blend_scores`` after the rows and the output, or None."""
         if "linear" in meta:
             part = meta["linear"]
-            self._linear = (float(part["tree_weight"]), *(_read_only(np.ascontiguousarray(arrays[name], dtype=float))
-                                                          for name in linear.LINEAR_ARRAYS), float(part["intercept"]))
+            self._linear = (float(part["tree_weight"]), *(t[name] for name in linear.LINEAR_ARRAYS),
+                            float(part["intercept"]))
             self.bias = self._linear[0] * trees_bias + self._linear[-1]
         max_elems = int(max(np.diff(elem_start).max(initial=0), 1))
         self._shap = tuple(_read_only(a) for a in (
