@@ -24,7 +24,6 @@ import os
 import platform
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,8 @@ import httpx
 import numpy as np
 import psutil
 from results_table import publish
+
+from fengqiao.loopback import free_port
 
 SEED = 20261129
 CONCURRENCY = (1, 2, 4, 8)
@@ -62,12 +63,6 @@ def prepare(root: Path, env: dict[str, str]) -> str:
     token = fengqiao(["token", "create", "--scope", "city", "--note", "bench_api"], env).strip().splitlines()[-1]
     token_file.write_text(token)
     return token
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_server(env: dict[str, str], port: int, ready_within_s: float = 180.0) -> subprocess.Popen:

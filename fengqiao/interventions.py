@@ -22,6 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from fengqiao.errors import ConfigurationError
 
+PlanEffect = Literal["dose", "pooled", "entity"]
+"""How the planner turns the model's what-ifs into benefits (``models.prevention.planner``):
+dose, pooled or entity; the first is the default."""
+
 Lever = Literal["mediation_team", "legal_adviser", "patrol_hours", "hearing", "compensation"]
 """The physical levers the simulator knows; a catalogue may rename costs and features, not add levers."""
 

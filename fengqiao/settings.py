@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fengqiao.errors import ConfigurationError
+from fengqiao.interventions import PlanEffect
 
 
 def known_timezone(zone: str) -> str:
@@ -70,7 +71,7 @@ class Settings(BaseSettings):
         {"mediation_team": 20, "legal_adviser": 10, "patrol_hours": 500, "hearing": 5, "compensation": 3},
         description="Default budgets of `fengqiao plan` and POST /v1/plans, in each kind's units (teams, advisers, "
         "hours, hearings, projects); a budget named on the command line or in the request replaces its default.")
-    plan_effect: Literal["dose", "pooled", "entity"] = Field(
+    plan_effect: PlanEffect = Field(
         "dose", description="How the planner values an action: dose (the option's city-wide relative effect from "
         "the model's what-ifs, varying with how much it changes each entity's features, applied to each entity's "
         "risk), pooled (one city-wide relative effect per option) or entity (each entity's own what-if).")

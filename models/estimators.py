@@ -164,7 +164,8 @@ class LogisticRisk(LogOddsRisk):
     A feature named in ``monotone`` with a known sign (+1: more never lowers the risk, −1: a
     lever, more never raises it) whose coefficient comes out against that sign is left out and
     the rest refitted, until every coefficient has its sign: without it, a correlated lever can
-    take a harmful weight, and a what-if on it would read more help as more risk.
+    take a harmful weight, and a what-if on it would read more help as more risk. Should every
+    feature be left out, the model is the base rate.
 
     The fitted model is kept as plain arrays (``fill_``, ``center_``, ``coef_``, ``intercept_``,
     one entry per feature, zero coefficients for those left out), from which it scores:
@@ -184,7 +185,10 @@ class LogisticRisk(LogOddsRisk):
         signs = np.array([int((self.monotone or {}).get(c, 0)) for c in X.columns])
         values, y = X.to_numpy(dtype=float), np.asarray(y, dtype=int)
         used = np.ones(len(signs), dtype=bool)
-        while True:
+        self.fill_, self.center_, self.scale_ = np.zeros(len(signs)), np.zeros(len(signs)), np.ones(len(signs))
+        self.coef_ = np.zeros(len(signs))
+        self.intercept_ = float(np.log(max(y.mean(), 1e-12) / max(1 - y.mean(), 1e-12)))
+        while used.any():
             pipeline = make_pipeline(
                 FunctionTransformer(signed_log1p), SimpleImputer(strategy="median", keep_empty_features=True),
                 StandardScaler(), LogisticRegression(C=self.C, max_iter=self.max_iter, solver="newton-cholesky"),
@@ -193,13 +197,11 @@ class LogisticRisk(LogOddsRisk):
             coef[used] = pipeline[-1].coef_[0] / pipeline[2].scale_
             against = signs * coef < 0
             if not against.any():
+                self.fill_[used], self.center_[used], self.scale_[used] = (pipeline[1].statistics_, pipeline[2].mean_,
+                                                                           pipeline[2].scale_)
+                self.coef_, self.intercept_ = coef, float(pipeline[-1].intercept_[0])
                 break
             used &= ~against
-        self.fill_, self.center_, self.scale_ = np.zeros(len(signs)), np.zeros(len(signs)), np.ones(len(signs))
-        self.fill_[used], self.center_[used], self.scale_[used] = (pipeline[1].statistics_, pipeline[2].mean_,
-                                                                   pipeline[2].scale_)
-        self.coef_ = coef
-        self.intercept_ = float(pipeline[-1].intercept_[0])
         self.left_out_ = list(self.feature_names_in_[~used])
         self.classes_ = np.array([0, 1])
         return self

@@ -18,24 +18,18 @@ import atexit
 import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 
 from fengqiao.errors import ServiceUnavailable
+from fengqiao.loopback import free_port
 
 POLL_SECONDS = 0.1
 PR_SET_PDEATHSIG = 1
 """prctl's option: the signal a process gets when its parent dies (Linux)."""
 _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _launch(port: int) -> subprocess.Popen:
@@ -94,7 +88,7 @@ class LocalServer:
 def start_local_server(timeout_s: float) -> LocalServer:
     """Launch the server now, stopped when this process exits, and point this process's Prefect
     at it (``PREFECT_API_URL``, which must be set before Prefect is imported)."""
-    port = _free_port()
+    port = free_port()
     server = LocalServer(_launch(port), f"http://127.0.0.1:{port}/api", timeout_s)
     atexit.register(server.stop)
     os.environ["PREFECT_API_URL"] = server.api_url

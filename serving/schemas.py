@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fengqiao.interventions import PlanEffect
+
 Entity = Literal["village", "project"]
 Level = Literal["red", "orange", "yellow", "blue"]
 EntityId = Annotated[str, Field(pattern=r"^[0-9A-Za-z_.-]{1,64}$", description="A village or project id.")]
@@ -283,7 +285,7 @@ class PlanResult(Model):
     budgets: dict[str, float]
     budget_used: dict[str, float]
     model_versions: dict[str, str]
-    effect: Literal["dose", "pooled", "entity"] = Field(
+    effect: PlanEffect = Field(
         description="How what-ifs became benefits: dose (each option's city-wide relative effect, varying with how "
                     "much it changes the entity's features, applied to the entity's risk), pooled (one city-wide "
                     "relative effect per option) or entity (each entity's own what-if).")

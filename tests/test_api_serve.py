@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,13 +14,13 @@ import httpx
 import pytest
 from api_world import tokens_of
 
+from fengqiao.loopback import free_port
+
 pytestmark = pytest.mark.slow
 
 
 def test_serve_answers_then_stops_on_sigterm_with_json_logs(api_root):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "FENGQIAO_DATA_ROOT": str(api_root),
            "FENGQIAO_API_VILLAGE_MODEL": str(api_root / "bundles" / "1" / "village"),
            "FENGQIAO_API_PROJECT_MODEL": str(api_root / "bundles" / "1" / "project")}

@@ -70,6 +70,10 @@ def test_a_lever_whose_coefficient_comes_out_harmful_is_left_out():
     assert free.coef_[1] > 0
     assert signed.left_out_ == ["mediators"] and signed.coef_[1] == 0 and signed.coef_[0] > 0
 
+    alone = LogisticRisk(columns=["mediators"], monotone={"mediators": -1}).fit(X, y)
+    assert alone.left_out_ == ["mediators"] and alone.coef_[0] == 0
+    assert alone.predict_proba(X)[:, 1] == pytest.approx(np.full(len(X), y.mean()))
+
 
 def test_the_blend_bundle_scores_and_explains_the_model_exactly(blended):
     model, folder, probe = blended

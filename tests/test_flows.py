@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +13,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from fengqiao.errors import InputDataError, ServiceUnavailable
+from fengqiao.loopback import free_port
 from fengqiao.settings import Settings
 from pipelines.ledger import Ledger, fingerprint
 from pipelines.simulate.export import write_export
@@ -114,9 +114,7 @@ def test_refresh_with_an_unreachable_mlflow_server_fails_clearly_and_leaves_the_
                                                                                            tmp_path):
     from pipelines.flows import refresh_flow
 
-    with socket.socket() as probe:  # a loopback port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # a loopback port nobody listens on
     settings = _settings(tmp_path, mlflow_tracking_uri=f"http://127.0.0.1:{port}", service_timeout_s=2)
     with pytest.raises(ServiceUnavailable, match=f"127.0.0.1:{port} did not answer"):
         refresh_flow(settings, str(export))

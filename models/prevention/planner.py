@@ -46,10 +46,11 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import get_args
 
 import numpy as np
 
-from fengqiao.interventions import Catalogue
+from fengqiao.interventions import Catalogue, PlanEffect
 from models.bundle import ScoringBundle, explain_rows
 from models.prevention.inputs import EntityRows, PlanningInputs, check_budgets, scope_county
 from models.prevention.options import Option, entity_options, option_costs, option_rows
@@ -64,7 +65,7 @@ REASONS = 3
 """Top risk reasons shown with each action."""
 BY_RISK_ZH = "模型未见此措施的可测效果，按风险高低安排"
 BY_RISK_EN = "the model sees no measurable effect of this action here; placed by risk rank"
-EFFECTS = ("dose", "pooled", "entity")
+EFFECTS: tuple[str, ...] = get_args(PlanEffect)
 """The effect readings (see above); the first is the default."""
 
 
