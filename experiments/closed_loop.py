@@ -22,8 +22,8 @@ mediation teams overlap eight deep; ``in-field`` treats a budget as what the com
 the field at once: an action holds its cost for its weeks and each week's plan spends only
 what has come back (26-week legal advisers are sent once; patrol hours come back after 4
 weeks, mediation teams after 8). The registers the model reads do not show a temporary team
-or adviser (only the patrol rounds appear in the data), so the planner does not see what it
-sent before.
+or adviser (only the patrol rounds appear in the data), so each week's plan is given the earlier
+plans as in force, as the committee would (``--no-in-force``: the planner sees only the data).
 
 Recorded per week: incidents in both arms (recorded, and expected Σλ from the mechanism, the
 low-noise measure); each county's share of alerts (the city's top ``alert_budget`` villages by
@@ -46,6 +46,7 @@ import argparse
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,13 +143,14 @@ def resource_shares(actions: list[dict], budgets: list[str], counties: list[str]
     return {c: round(float(np.mean([s[c] for s in per_budget])), 4) for c in counties}
 
 
-def repeat_share(actions: list[dict], before: set[str]) -> float | None:
-    """Of this week's new village actions (cost, averaged over budgets), the share going to
-    villages that had an action before; None when there are no new village actions."""
-    frame = pd.DataFrame([a for a in actions if a["entity"] == "village"], columns=["id", "budget", "cost"])
+def repeat_share(actions: list[dict], before: set, key: Callable[[dict], object]) -> float | None:
+    """Of this week's new village actions (cost, averaged over budgets), the share whose ``key``
+    is among ``before`` (the village: it had an action before; the village and kind: the same
+    kind is still running there); None when there are no new village actions."""
+    frame = pd.DataFrame([a for a in actions if a["entity"] == "village"], columns=["id", "kind", "budget", "cost"])
     if frame.empty:
         return None
-    frame["repeat"] = frame["id"].isin(before)
+    frame["repeat"] = [key(a) in before for a in frame.to_dict("records")]
     parts = [(part["cost"] * part["repeat"]).sum() / part["cost"].sum() for _, part in frame.groupby("budget")
              if part["cost"].sum() > 0]
     return round(float(np.mean(parts)), 4)
@@ -220,7 +222,8 @@ def write_results(record: dict, folder: Path) -> None:
     header = ["week", "monday", "model", "incidents (planning)", "incidents (no planning)", "cumulative difference",
               "expected (planning)", "expected (no planning)", "cumulative expected difference",
               "plan: predicted averted", "actions sent", "top county: alerts", "top county: resources",
-              "alerts as in week 1", "new actions to earlier villages", "alerts' distance from true risk",
+              "alerts as in week 1", "new actions to earlier villages", "new actions where the same kind runs",
+              "alerts' distance from true risk",
               "s per week"]
     rows = []
     cum, cum_e = 0, 0.0
@@ -233,6 +236,7 @@ def write_results(record: dict, folder: Path) -> None:
                      f"{max(w['alert_share'].values()):.3f}", f"{max(w['resource_share'].values()):.3f}",
                      f"{w['alerts_as_week1']:.3f}",
                      "" if w["repeat_share"] is None else f"{w['repeat_share']:.3f}",
+                     "" if w.get("same_kind_running_share") is None else f"{w['same_kind_running_share']:.3f}",
                      f"{w['alert_distance_from_truth']:.3f}", f"{w['seconds']:.0f}"])
     totals = record["totals"]
     lines = [
@@ -244,7 +248,10 @@ def write_results(record: dict, folder: Path) -> None:
         "their random numbers (one world, one run: the recorded difference is one draw; the expected "
         "difference Σλ is exact for this world and these plans)."),
         (f"Budgets ({BUDGET_RULES[record['budget_rule']]}): {record['budgets']}. Models refitted every {record['retrain_every']} weeks "
-        f"on the planning arm's own data (`{record['model']}`, calibrated, default parameters)."),
+        f"on the planning arm's own data (`{record['model']}`, calibrated, default parameters). "
+        + ("Each week's plan is given the earlier plans as in force (`make_plan(in_force=…)`): running teams, "
+           "advisers, hearings and compensation count as in the field." if record.get("in_force") else
+           "The plans in force are not given to the planner: it sees only what the data records.")),
         "",
         (f"**Totals over {done} weeks.** Incidents recorded: planning {totals['incidents_planned']}, no planning "
         f"{totals['incidents_plain']}, difference {totals['incidents_plain'] - totals['incidents_planned']} "
@@ -256,7 +263,8 @@ def write_results(record: dict, folder: Path) -> None:
         "",
         ("Columns: *alerts as in week 1* — share of the week's alerts that were alerts in week 1; *new actions "
         "to earlier villages* — share of the week's new village actions (cost, mean over budgets) going to "
-        "villages that had an action before; *alerts' distance from true risk* — total-variation distance "
+        "villages that had an action before; *new actions where the same kind runs* — the same, going to villages "
+        "where an action of the same kind is still running (sent twice); *alerts' distance from true risk* — total-variation distance "
         "between the counties' shares of alerts and of true expected incidents that week (0: alerts spread "
         "over counties as the risk is)."),
         "",
@@ -313,6 +321,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("var/closed_loop"), help="the arms' data roots")
     parser.add_argument("--budget-rule", choices=sorted(BUDGET_RULES), default="weekly",
                         help="; ".join(f"{k}: {v}" for k, v in BUDGET_RULES.items()))
+    parser.add_argument("--in-force", action=argparse.BooleanOptionalAction, default=True,
+                        help="give each week's plan the earlier plans as in force (--no-in-force: the planner sees "
+                             "only what the data records)")
     parser.add_argument("--results", type=Path, default=RESULTS,
                         help="where closed_loop.md and .json go (closed_loop_in_field.* with --budget-rule in-field)")
     args = parser.parse_args()
@@ -334,16 +345,18 @@ def run_loop(args: argparse.Namespace) -> dict:
     county_of = regions["county_id"].astype(str).to_numpy()
     counties = sorted(set(county_of))
     checkpoints = {int(w) for w in str(args.plain_checkpoints).split(",") if w.strip()}
-    record = {"argv": " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                              if v is not None and k != "results"),
+    flags = {k.replace("_", "-"): v for k, v in vars(args).items() if v is not None and k != "results"}
+    record = {"argv": " ".join((f"--{k}" if v else f"--no-{k}") if isinstance(v, bool) else f"--{k} {v}"
+                               for k, v in flags.items()),
               "world_seed": args.world_seed, "loop_seed": args.loop_seed, "scale": args.scale,
               "stem": "closed_loop" + ("" if args.budget_rule == "weekly" else "_in_field"),
-              "budget_rule": args.budget_rule, "years": config.years,
+              "budget_rule": args.budget_rule, "in_force": args.in_force, "years": config.years,
               "start": str(start), "weeks_asked": args.weeks, "retrain_every": args.retrain_every, "model": base.model,
               "budgets": budgets, "counties": counties, "complete": False,
               "population_share": shares(pd.Series(regions["population"].to_numpy(float), index=county_of), counties),
               "weeks": [], "fit_seconds": []}
     sent: list[tuple[int, dict]] = []
+    in_force: list[Plan] = []
     first_alerts: set[str] = set()
     served: set[str] = set()
     bundles: dict[str, ScoringBundle] = {}
@@ -362,7 +375,7 @@ def run_loop(args: argparse.Namespace) -> dict:
         if inputs.snapshot != monday:
             raise SystemExit(f"week {week}: the latest feature snapshot is {inputs.snapshot}, not today ({monday})")
         left = budgets if args.budget_rule == "weekly" else available(budgets, in_field(sent, week))
-        plan = make_plan(inputs, bundles, catalogue, left)
+        plan = make_plan(inputs, bundles, catalogue, left, in_force=in_force if args.in_force else [])
         steps["plan"] = time.perf_counter() - t0
         alerted = alerts(bundles["village"], inputs.rows["village"], base.alert_budget)
         first_alerts = first_alerts or set(alerted)
@@ -375,9 +388,12 @@ def run_loop(args: argparse.Namespace) -> dict:
             plain_share = shares(pd.Series(1.0, index=county_of[regions["village_id"].isin(plain_alerted)]), counties)
             plain_as_week1 = round(len(first_alerts & set(plain_alerted)) / max(len(plain_alerted), 1), 4)
         actions = plan["actions"]
-        repeats = repeat_share(actions, served)
+        repeats = repeat_share(actions, served, lambda a: a["id"])
+        doubled = repeat_share(actions, {(a["id"], a["kind"]) for a in in_field(sent, week)},
+                               lambda a: (a["id"], a["kind"]))
         served |= {a["id"] for a in actions if a["entity"] == "village"}
         sent += [(week, a) for a in actions]
+        in_force.append(Plan.model_validate(plan))
         t0 = time.perf_counter()
         planned.live.advance(7, Plan.model_validate(plan), catalogue)
         plain.live.advance(7)
@@ -399,7 +415,7 @@ def run_loop(args: argparse.Namespace) -> dict:
             "new_resource_share": resource_shares(actions, list(budgets), counties),
             "alerts_as_week1": round(len(first_alerts & set(alerted)) / max(len(alerted), 1), 4),
             "plain_alerts_as_week1": plain_as_week1,
-            "repeat_share": repeats,
+            "repeat_share": repeats, "same_kind_running_share": doubled,
             "alert_distance_from_truth": round(0.5 * sum(abs(alert_share[c] - true_share[c]) for c in counties), 4),
             "steps": {s: round(v, 1) for s, v in steps.items()}, "seconds": time.perf_counter() - started})
         summarise(record)

@@ -80,6 +80,12 @@ class InterventionKind(BaseModel):
     linked_village_features: tuple[FeatureChange, ...] = Field(
         (), description="Changes to each village a project touches (project kinds only)."
     )
+    recorded: bool = Field(
+        False, description="Whether the city's data records the action once taken, so that the features already "
+        "show it (patrol hours: the patrol records count the rounds). An unrecorded action still running — a "
+        "temporary mediation team or adviser, which changes no register — is applied to its entity's row "
+        "before the planner scores, when its plan is given as in force."
+    )
     zh: str = Field(description="The action in Chinese, with {amount} and {weeks}.")
     en: str = Field(description="The action in English, with {amount} and {weeks}.")
 
@@ -102,7 +108,7 @@ DEFAULT_KINDS: dict[str, InterventionKind] = {
     ),
     "patrol_hours": InterventionKind(
         lever="patrol_hours", entity="village", budget="patrol_hours", unit="hour", default_amount=40.0,
-        default_weeks=4, mechanism=1.0,
+        default_weeks=4, mechanism=1.0, recorded=True,
         features=(
             FeatureChange(feature="patrols_7d", how="add_per_week", value=1.0 / HOURS_PER_PATROL_ROUND),
             FeatureChange(feature="patrols_30d", how="add_per_week", value=30.0 / 7.0 / HOURS_PER_PATROL_ROUND),

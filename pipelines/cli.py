@@ -485,13 +485,16 @@ def plan(
         help="Budgets as NAME=AMOUNT,… in each kind's units, e.g. mediation_team=20,legal_adviser=10,"
              "patrol_hours=500; each replaces its default (FENGQIAO_PLAN_BUDGETS), 0 sends none.")] = None,
     scope: Annotated[str, typer.Option(help="city, or county:<county_id> to plan within one county.")] = "city",
+    in_force: Annotated[Optional[list[Path]], typer.Option(
+        "--in-force", help="An earlier plan file whose actions are running (repeat for each): those the data does not "
+                           "record (teams, advisers, hearings, compensation) count as in the field.")] = None,
 ) -> None:
     """Plan where to send mediation teams, legal advisers, patrol hours, hearings and compensation:
     the actions that avert the most incidents expected within the horizon, within the budgets."""
     budgets = _budgets(budget)
     from pipelines.plan_job import plan_job
 
-    _run("plan", lambda: plan_job(_settings(ctx), budgets, scope, out))
+    _run("plan", lambda: plan_job(_settings(ctx), budgets, scope, out, in_force or []))
 
 
 bundle_app = typer.Typer(help="Scoring bundles: export a LightGBM model, explain rows with one.", no_args_is_help=True)

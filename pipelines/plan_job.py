@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from fengqiao.errors import ConfigurationError
-from fengqiao.interventions import load_catalogue
+from fengqiao.interventions import load_catalogue, read_plan
 from fengqiao.publish import write_atomic
 from fengqiao.settings import Settings
 from models.bundle import ScoringBundle
@@ -27,12 +27,18 @@ def load_champions(settings: Settings) -> dict[str, ScoringBundle]:
             for e in settings.api_entities}
 
 
-def plan_job(settings: Settings, budgets: Mapping[str, float], scope: str, out: Path) -> JobResult:
+def plan_job(settings: Settings, budgets: Mapping[str, float], scope: str, out: Path,
+             in_force: Sequence[Path] = ()) -> JobResult:
     """Plan for ``scope`` with the settings' default budgets, ``budgets`` replacing them by name,
-    and write the plan to ``out``. A bad budget or scope is a ConfigurationError naming the
-    command-line option."""
+    from the rows as they are with the running actions of the plan files ``in_force``, and write
+    the plan to ``out``. A bad budget, scope or plan in force is a ConfigurationError naming the
+    command-line option (and the file)."""
     started = time.perf_counter()
     catalogue = load_catalogue(settings.interventions_config)
+    try:
+        plans = [read_plan(path) for path in in_force]
+    except ConfigurationError as err:
+        raise ConfigurationError(f"--in-force: {err}") from None
     try:
         chosen = check_budgets({**settings.plan_budgets, **budgets}, catalogue)
     except ConfigurationError as err:
@@ -43,7 +49,10 @@ def plan_job(settings: Settings, budgets: Mapping[str, float], scope: str, out: 
         scope_county(scope, inputs.counties())
     except ConfigurationError as err:
         raise ConfigurationError(f"--scope: {err}") from None
-    plan = make_plan(inputs, bundles, catalogue, chosen, scope, effect=settings.plan_effect)
+    try:
+        plan = make_plan(inputs, bundles, catalogue, chosen, scope, effect=settings.plan_effect, in_force=plans)
+    except ConfigurationError as err:
+        raise ConfigurationError(f"--in-force: {err}") from None
     write_atomic(out, lambda path: path.write_text(json.dumps(plan, ensure_ascii=False, indent=1), encoding="utf-8"))
     return JobResult("plan", time.perf_counter() - started, summary(plan, out))
 
@@ -54,6 +63,11 @@ def summary(plan: dict, out: Path) -> list[str]:
     lines = [(f"{len(plan['actions'])} actions for {plan['scope']} at snapshot {plan['snapshot']}: "
              f"{plan['expected_incidents_averted']:.2f} incidents averted expected within {plan['horizon_days']} days "
              f"(optimality gap {plan['solver']['optimality_gap']:.1e})"), f"budgets used: {used}"]
+    if plan["in_force"]["plans"]:
+        counts = plan["in_force"]
+        lines.append(f"plans in force: {counts['plans']}; their actions applied {counts['applied']}, already in the "
+                     f"data {counts['recorded']}, not running {counts['not_running']}, on unknown entities "
+                     f"{counts['unknown_entity']}")
     if "note" in plan:
         lines.append(plan["note"])
     lines += [f"  {a['kind']:<15} {a['entity']:<8} {a['id']:<12} p {a['probability_before']:.3f} → "

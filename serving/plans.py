@@ -3,8 +3,10 @@
 The planning inputs are built from the live state — the latest snapshot's feature rows the
 service already holds, each entity's counties by the API's scope rule, and the villages'
 population from the warehouse's ``regions`` — once per live state, so a plan always matches the
-scores the other routes show. Plans are kept per live state, scope and budgets: asking again
-(the dashboard does on every load) costs nothing until a reload.
+scores the other routes show. Plans are kept per live state, scope, budgets and plans in force:
+asking again (the dashboard does on every load) costs nothing until a reload. Plans in force
+(``in_force``: earlier plans whose actions are running) are applied to the rows of each request
+(``models.prevention.in_force``); an action of an unknown kind is a 422 naming it.
 
 Scope: a county token plans within its county only (its default scope); another county or the
 city is the routes' one 403 answer, as is a county the data does not know.
@@ -19,7 +21,7 @@ import numpy as np
 
 from features.warehouse import read_table
 from fengqiao.errors import ConfigurationError
-from fengqiao.interventions import Catalogue
+from fengqiao.interventions import Catalogue, resolved
 from models.prevention import EntityRows, PlanningInputs, make_plan
 from serving import schemas
 from serving.errors import NOT_VISIBLE, ApiError
@@ -75,19 +77,25 @@ class Planner:
             if name not in self.catalogue.budgets():
                 raise ApiError(422, "unknown_budget", f"Not a budget of the intervention kinds; known: "
                                f"{', '.join(self.catalogue.budgets())}.", f"body.budgets.{name}")
+        for i, earlier in enumerate(request.in_force):
+            for j, action in enumerate(earlier.actions):
+                try:
+                    resolved(action, self.catalogue)
+                except ConfigurationError as err:
+                    raise ApiError(422, "invalid_request", f"{err}.", f"body.in_force.{i}.actions.{j}.kind") from None
         budgets = {**self.default_budgets, **request.budgets}
         live = self.service.live
         inputs = self._inputs(live)
         if scope != "city" and scope.removeprefix("county:") not in inputs.counties():
             raise NOT_VISIBLE
-        key = (scope, tuple(sorted(budgets.items())))
+        key = (scope, tuple(sorted(budgets.items())), tuple(p.model_dump_json() for p in request.in_force))
         with self._lock:
             kept = self._plans.get(key) if self._state is not None and self._state[0] is live else None
         if kept is not None:
             return kept
         try:
             plan = make_plan(inputs, {e: s.bundle for e, s in live.items()}, self.catalogue, budgets, scope,
-                             effect=self.effect)
+                             effect=self.effect, in_force=request.in_force)
         except ConfigurationError as err:
             raise ApiError(422, "invalid_request", str(err), "body") from None
         result = schemas.PlanResult.model_validate(plan)

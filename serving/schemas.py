@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fengqiao.interventions import PlanEffect
+from fengqiao.interventions import Plan, PlanEffect
 
 Entity = Literal["village", "project"]
 Level = Literal["red", "orange", "yellow", "blue"]
@@ -242,6 +242,12 @@ class PlanRequest(Model):
                     "each replaces the service's default, 0 sends none.")
     scope: str | None = Field(None, pattern=r"^(city|county:[0-9A-Za-z_-]{1,32})$",
                               description="city or county:<id>; default the token's county (city for city and admin).")
+    in_force: list[Plan] = Field(
+        default_factory=list, max_length=104,
+        description="Earlier plans (plan.json's format, e.g. plans this route returned) whose actions are running: "
+                    "those the city's data does not record (mediation teams, advisers, hearings, compensation) are "
+                    "applied to their entities' features before planning, so a village is not sent a second "
+                    "adviser.")
 
 
 class PlannedAction(Model):
@@ -268,6 +274,14 @@ class PlannedAction(Model):
     reasons_en: list[str]
 
 
+class PlanInForce(Model):
+    plans: int = Field(description="Plans given as in force.")
+    applied: int = Field(description="Their actions running at the snapshot, applied to the features.")
+    recorded: int = Field(description="Running, of a kind the city's data records (already in the features).")
+    not_running: int = Field(description="Ended before the snapshot, or beginning after it.")
+    unknown_entity: int = Field(description="On an entity the snapshot's rows lack.")
+
+
 class PlanSolver(Model):
     method: str
     candidates: int = Field(description="(entity, option) pairs scored by the model's what-if.")
@@ -289,6 +303,7 @@ class PlanResult(Model):
         description="How what-ifs became benefits: dose (each option's city-wide relative effect, varying with how "
                     "much it changes the entity's features, applied to the entity's risk), pooled (one city-wide "
                     "relative effect per option) or entity (each entity's own what-if).")
+    in_force: PlanInForce
     solver: PlanSolver
     actions: list[PlannedAction]
     note: str | None = Field(None, description="Why the plan is empty, when it is.")

@@ -381,6 +381,21 @@ def test_county_token_plans_only_within_its_county(api):
     assert len({r.content for r in [*refused, unknown]}) == 1
 
 
+def test_a_plan_in_force_is_taken_into_account_and_a_broken_one_is_422_naming_it(api):
+    first = _plan(api, "city", {"budgets": PLAN_BUDGETS}).json()
+    slim = {"snapshot": first["snapshot"], "horizon_days": first["horizon_days"],
+            "actions": [{k: a[k] for k in ("kind", "entity", "id", "amount", "weeks")} for a in first["actions"]]}
+    second = _plan(api, "city", {"budgets": PLAN_BUDGETS, "in_force": [slim]})
+    assert second.status_code == 200, second.text
+    counts = second.json()["in_force"]
+    assert counts["plans"] == 1 and counts["applied"] + counts["recorded"] == len(first["actions"])
+    advised = {a["id"] for a in first["actions"] if a["kind"] == "legal_adviser"}
+    assert advised and not advised & {a["id"] for a in second.json()["actions"] if a["kind"] == "legal_adviser"}
+    broken = _plan(api, "city", {"in_force": [{**slim, "actions": [{"kind": "airlift", "entity": "village",
+                                                                      "id": "V1"}]}]})
+    assert broken.status_code == 422 and broken.json()["error"]["field"] == "body.in_force.0.actions.0.kind"
+
+
 def test_a_query_parameter_given_twice_is_422_naming_it(api):
     with api.client() as client:
         response = client.get("/v1/rankings/village", params=[("county", "610702"), ("county", "x\t")])

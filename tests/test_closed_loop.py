@@ -38,6 +38,7 @@ def record(tmp_path_factory) -> dict:
 
 def test_it_runs_every_week_and_refits_when_asked(record):
     assert record["complete"] and [w["week"] for w in record["weeks"]] == [1, 2]
+    assert record["in_force"] and record["weeks"][0]["same_kind_running_share"] in (0, None)
     assert [w["model_version"] for w in record["weeks"]] == ["week1", "week2"]
     assert len(record["fit_seconds"]) == 2
 

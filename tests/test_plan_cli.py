@@ -53,3 +53,20 @@ def test_a_budget_below_every_cost_writes_an_empty_plan_that_says_so(root, tmp_p
     assert result.exit_code == 0, result.output
     assert read_plan(tmp_path / "plan.json").actions == []
     assert "no action fits the budgets" in result.output
+
+
+def test_plans_in_force_are_read_and_a_broken_one_is_a_one_line_error_naming_it(root, tmp_path):
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    assert _plan(root, "--budget", "legal_adviser=2", "--out", str(first)).exit_code == 0
+    result = _plan(root, "--budget", "legal_adviser=2", "--in-force", str(first), "--out", str(second))
+    assert result.exit_code == 0, result.output
+    sent = {a.id for a in read_plan(first).actions if a.kind == "legal_adviser"}
+    plan = read_plan(second)
+    assert plan.model_extra["in_force"]["plans"] == 1 and plan.model_extra["in_force"]["applied"] >= len(sent)
+    assert not sent & {a.id for a in plan.actions if a.kind == "legal_adviser"}
+    assert "plans in force: 1" in result.output
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"snapshot": "2026-01-06", "horizon_days": 30}')
+    refused = _plan(root, "--in-force", str(broken), "--out", str(tmp_path / "third.json"))
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    assert f"--in-force: {broken}: not a valid plan: snapshot" in " ".join(refused.stderr.split())

@@ -50,8 +50,9 @@ from typing import get_args
 
 import numpy as np
 
-from fengqiao.interventions import Catalogue, PlanEffect
+from fengqiao.interventions import Catalogue, Plan, PlanEffect
 from models.bundle import ScoringBundle, explain_rows
+from models.prevention.in_force import with_plans_in_force
 from models.prevention.inputs import EntityRows, PlanningInputs, check_budgets, scope_county
 from models.prevention.options import Option, entity_options, option_costs, option_rows
 from models.prevention.solver import choose, most_chosen, undominated, within_reach
@@ -195,13 +196,15 @@ def candidate_arrays(scored: Sequence[Candidates], n_budgets: int) -> tuple[np.n
 
 def make_plan(inputs: PlanningInputs, bundles: Mapping[str, ScoringBundle], catalogue: Catalogue,
               budgets: Mapping[str, float], scope: str = "city", amount_steps: int = AMOUNT_STEPS,
-              effect: str = EFFECTS[0]) -> dict:
+              effect: str = EFFECTS[0], in_force: Sequence[Plan] = ()) -> dict:
     """The plan (``plan.json``'s content) that maximises the expected incidents averted over
     the models' horizon within ``budgets`` (name → amount; a budget not named is 0) and
-    ``scope`` (``city`` or ``county:ID``), the what-ifs read by ``effect`` (``EFFECTS``). Same
-    inputs, same plan."""
+    ``scope`` (``city`` or ``county:ID``), the what-ifs read by ``effect`` (``EFFECTS``), from
+    the rows as they are with the actions of the plans ``in_force`` still running
+    (``models.prevention.in_force``). Same inputs, same plan."""
     started = time.perf_counter()
     budgets = check_budgets(budgets, catalogue)
+    inputs, running = with_plans_in_force(inputs, bundles, in_force, catalogue)
     county = scope_county(scope, inputs.counties())
     budget_names = catalogue.budgets()
     scored = [score_candidates(inputs.rows[e], bundles[e], catalogue, budgets, county, amount_steps, effect)
@@ -234,7 +237,7 @@ def make_plan(inputs: PlanningInputs, bundles: Mapping[str, ScoringBundle], cata
         "expected_incidents_averted": selection.total + sum(by_risk.values()),
         "budgets": {b: budgets.get(b, 0.0) for b in budget_names}, "budget_used": used,
         "model_versions": {e: b.version for e, b in bundles.items()},
-        "effect": effect,
+        "effect": effect, "in_force": running.as_dict(),
         "solver": {"method": "integer programme (HiGHS via scipy.optimize.milp)", "candidates": len(benefit),
                    "offered": int(np.count_nonzero(offered & (benefit > 0))),
                    "optimality_gap": selection.gap, "bound": selection.bound,
