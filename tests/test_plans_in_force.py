@@ -4,6 +4,7 @@ planner neither counts their effect again nor sends them twice; the rest is coun
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -53,7 +54,7 @@ def test_running_unrecorded_actions_change_their_entities_rows_and_nothing_else(
              _plan(SNAPSHOT + dt.timedelta(weeks=1), [{"kind": "hearing", "entity": "project", "id": "P0"}])]
     before = rows.X.copy()
     changed, counts = with_plans_in_force(inputs, bundles, plans, CATALOGUE)
-    assert counts.as_dict() == {"plans": 3, "applied": 2, "recorded": 1, "not_running": 2, "unknown_entity": 1}
+    assert asdict(counts) == {"plans": 3, "applied": 2, "recorded": 1, "not_running": 2, "unknown_entity": 1}
     X = changed.rows["village"].X
     assert X[without[0], ADVISER] == 1 and X[without[1], MEDIATORS] == before[without[1], MEDIATORS] + 6
     untouched = np.setdiff1d(np.arange(len(X)), without)

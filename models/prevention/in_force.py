@@ -31,18 +31,14 @@ from models.prevention.whatif import apply_changes
 
 @dataclass(frozen=True)
 class InForce:
-    """What the plans in force came to at the planning snapshot, counted by action."""
+    """What the plans in force came to at the planning snapshot, counted by action (a plan's
+    ``in_force``)."""
 
     plans: int = 0
     applied: int = 0
     recorded: int = 0
     not_running: int = 0
     unknown_entity: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        """The counts by name, as a plan reports them (``in_force``)."""
-        return {"plans": self.plans, "applied": self.applied, "recorded": self.recorded,
-                "not_running": self.not_running, "unknown_entity": self.unknown_entity}
 
 
 def running(start: dt.date, weeks: int, snapshot: dt.date) -> bool:

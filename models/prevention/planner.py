@@ -45,7 +45,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import get_args
 
 import numpy as np
@@ -237,7 +237,7 @@ def make_plan(inputs: PlanningInputs, bundles: Mapping[str, ScoringBundle], cata
         "expected_incidents_averted": selection.total + sum(by_risk.values()),
         "budgets": {b: budgets.get(b, 0.0) for b in budget_names}, "budget_used": used,
         "model_versions": {e: b.version for e, b in bundles.items()},
-        "effect": effect, "in_force": running.as_dict(),
+        "effect": effect, "in_force": asdict(running),
         "solver": {"method": "integer programme (HiGHS via scipy.optimize.milp)", "candidates": len(benefit),
                    "offered": int(np.count_nonzero(offered & (benefit > 0))),
                    "optimality_gap": selection.gap, "bound": selection.bound,
