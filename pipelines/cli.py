@@ -486,8 +486,9 @@ def plan(
              "patrol_hours=500; each replaces its default (FENGQIAO_PLAN_BUDGETS), 0 sends none.")] = None,
     scope: Annotated[str, typer.Option(help="city, or county:<county_id> to plan within one county.")] = "city",
     in_force: Annotated[Optional[list[Path]], typer.Option(
-        "--in-force", help="An earlier plan file whose actions are running (repeat for each): those the data does not "
-                           "record (teams, advisers, hearings, compensation) count as in the field.")] = None,
+        "--in-force", help="An earlier plan file, or a folder of them, whose actions may be running (repeatable): "
+                           "those the data does not record (teams, advisers, hearings, compensation) count as in the "
+                           "field.")] = None,
 ) -> None:
     """Plan where to send mediation teams, legal advisers, patrol hours, hearings and compensation:
     the actions that avert the most incidents expected within the horizon, within the budgets."""

@@ -27,16 +27,23 @@ def load_champions(settings: Settings) -> dict[str, ScoringBundle]:
             for e in settings.api_entities}
 
 
+def plan_files(paths: Sequence[Path]) -> list[Path]:
+    """The plan files named: each path a file, or a folder whose ``*.json`` files are all plans
+    (the committee's folder of adopted plans: those no longer running count for nothing)."""
+    return [file for path in paths for file in (sorted(Path(path).glob("*.json")) if Path(path).is_dir() else [path])]
+
+
 def plan_job(settings: Settings, budgets: Mapping[str, float], scope: str, out: Path,
              in_force: Sequence[Path] = ()) -> JobResult:
     """Plan for ``scope`` with the settings' default budgets, ``budgets`` replacing them by name,
-    from the rows as they are with the running actions of the plan files ``in_force``, and write
+    from the rows as they are with the running actions of the plans ``in_force`` (files or
+    folders of them), and write
     the plan to ``out``. A bad budget, scope or plan in force is a ConfigurationError naming the
     command-line option (and the file)."""
     started = time.perf_counter()
     catalogue = load_catalogue(settings.interventions_config)
     try:
-        plans = [read_plan(path) for path in in_force]
+        plans = [read_plan(path) for path in plan_files(in_force)]
     except ConfigurationError as err:
         raise ConfigurationError(f"--in-force: {err}") from None
     try:

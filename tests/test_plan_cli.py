@@ -56,9 +56,10 @@ def test_a_budget_below_every_cost_writes_an_empty_plan_that_says_so(root, tmp_p
 
 
 def test_plans_in_force_are_read_and_a_broken_one_is_a_one_line_error_naming_it(root, tmp_path):
-    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    (tmp_path / "adopted").mkdir()
+    first, second = tmp_path / "adopted" / "first.json", tmp_path / "second.json"
     assert _plan(root, "--budget", "legal_adviser=2", "--out", str(first)).exit_code == 0
-    result = _plan(root, "--budget", "legal_adviser=2", "--in-force", str(first), "--out", str(second))
+    result = _plan(root, "--budget", "legal_adviser=2", "--in-force", str(first.parent), "--out", str(second))
     assert result.exit_code == 0, result.output
     sent = {a.id for a in read_plan(first).actions if a.kind == "legal_adviser"}
     plan = read_plan(second)
