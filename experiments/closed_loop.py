@@ -36,7 +36,7 @@ the weekly spread); the expected-incidents difference is exact for this world.
     nice -n 5 python experiments/closed_loop.py [--weeks 26] [--budget-rule weekly] [--out var/closed_loop]
 
 Writes experiments/results/closed_loop.md and .json (``closed_loop_in_field.*`` with the
-in-field rule) after every week, so that a run cut short leaves what it measured
+in-field rule, ``…_no_in_force.*`` with ``--no-in-force``) after every week, so that a run cut short leaves what it measured
 (``complete`` says whether it finished).
 """
 
@@ -325,7 +325,8 @@ def main() -> None:
                         help="give each week's plan the earlier plans as in force (--no-in-force: the planner sees "
                              "only what the data records)")
     parser.add_argument("--results", type=Path, default=RESULTS,
-                        help="where closed_loop.md and .json go (closed_loop_in_field.* with --budget-rule in-field)")
+                        help="where closed_loop.md and .json go (closed_loop_in_field.* with --budget-rule in-field, "
+                             "…_no_in_force.* with --no-in-force)")
     args = parser.parse_args()
     run_loop(args)
 
@@ -349,7 +350,8 @@ def run_loop(args: argparse.Namespace) -> dict:
     record = {"argv": " ".join((f"--{k}" if v else f"--no-{k}") if isinstance(v, bool) else f"--{k} {v}"
                                for k, v in flags.items()),
               "world_seed": args.world_seed, "loop_seed": args.loop_seed, "scale": args.scale,
-              "stem": "closed_loop" + ("" if args.budget_rule == "weekly" else "_in_field"),
+              "stem": "closed_loop" + ("" if args.budget_rule == "weekly" else "_in_field")
+                      + ("" if args.in_force else "_no_in_force"),
               "budget_rule": args.budget_rule, "in_force": args.in_force, "years": config.years,
               "start": str(start), "weeks_asked": args.weeks, "retrain_every": args.retrain_every, "model": base.model,
               "budgets": budgets, "counties": counties, "complete": False,
