@@ -14,6 +14,7 @@ plan's snapshot.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -203,6 +204,18 @@ def resolved(action: PlanAction, catalogue: Catalogue) -> tuple[InterventionKind
     amount = kind.default_amount if action.amount is None else action.amount
     weeks = kind.default_weeks if action.weeks is None else action.weeks
     return kind, amount, weeks
+
+
+def plan_paths(paths: Sequence[Path]) -> list[Path]:
+    """The plan files named: each path a plan file, or a folder whose ``*.json`` files are all
+    plans, by name (the committee's folder of adopted plans). A path that does not exist is a
+    ConfigurationError."""
+    out = []
+    for path in map(Path, paths):
+        if not path.exists():
+            raise ConfigurationError(f"{path}: no such plan file or folder")
+        out += sorted(path.glob("*.json")) if path.is_dir() else [path]
+    return out
 
 
 def read_plan(path: Path) -> Plan:

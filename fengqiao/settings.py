@@ -71,6 +71,9 @@ class Settings(BaseSettings):
         {"mediation_team": 20, "legal_adviser": 10, "patrol_hours": 500, "hearing": 5, "compensation": 3},
         description="Default budgets of `fengqiao plan` and POST /v1/plans, in each kind's units (teams, advisers, "
         "hours, hearings, projects); a budget named on the command line or in the request replaces its default.")
+    plans_in_force: Path | None = Field(
+        None, description="The committee's adopted plans — a plan file or a folder of them — whose running actions "
+        "count as in the field in every plan: `fengqiao plan`, POST /v1/plans and the dashboard (docs/prevention.md).")
     plan_effect: PlanEffect = Field(
         "dose", description="How the planner values an action: dose (the option's city-wide relative effect from "
         "the model's what-ifs, varying with how much it changes each entity's features, applied to each entity's "

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from fengqiao.errors import ConfigurationError
-from fengqiao.interventions import load_catalogue, read_plan
+from fengqiao.interventions import Plan, load_catalogue, plan_paths, read_plan
 from fengqiao.publish import write_atomic
 from fengqiao.settings import Settings
 from models.bundle import ScoringBundle
@@ -27,25 +27,26 @@ def load_champions(settings: Settings) -> dict[str, ScoringBundle]:
             for e in settings.api_entities}
 
 
-def plan_files(paths: Sequence[Path]) -> list[Path]:
-    """The plan files named: each path a file, or a folder whose ``*.json`` files are all plans
-    (the committee's folder of adopted plans: those no longer running count for nothing)."""
-    return [file for path in paths for file in (sorted(Path(path).glob("*.json")) if Path(path).is_dir() else [path])]
+def read_plans(paths: Sequence[Path], named: str) -> list[Plan]:
+    """The plans in ``paths`` (files or folders of them); a ConfigurationError names the option
+    or setting they came from (``named``) and the file."""
+    try:
+        return [read_plan(path) for path in plan_paths(paths)]
+    except ConfigurationError as err:
+        raise ConfigurationError(f"{named}: {err}") from None
 
 
 def plan_job(settings: Settings, budgets: Mapping[str, float], scope: str, out: Path,
              in_force: Sequence[Path] = ()) -> JobResult:
     """Plan for ``scope`` with the settings' default budgets, ``budgets`` replacing them by name,
-    from the rows as they are with the running actions of the plans ``in_force`` (files or
-    folders of them), and write
+    from the rows as they are with the running actions of the adopted plans
+    (FENGQIAO_PLANS_IN_FORCE) and of the plans ``in_force`` (files or folders of them), and write
     the plan to ``out``. A bad budget, scope or plan in force is a ConfigurationError naming the
     command-line option (and the file)."""
     started = time.perf_counter()
     catalogue = load_catalogue(settings.interventions_config)
-    try:
-        plans = [read_plan(path) for path in plan_files(in_force)]
-    except ConfigurationError as err:
-        raise ConfigurationError(f"--in-force: {err}") from None
+    adopted = [settings.plans_in_force] if settings.plans_in_force is not None else []
+    plans = read_plans(adopted, "FENGQIAO_PLANS_IN_FORCE") + read_plans(in_force, "--in-force")
     try:
         chosen = check_budgets({**settings.plan_budgets, **budgets}, catalogue)
     except ConfigurationError as err:
@@ -59,7 +60,7 @@ def plan_job(settings: Settings, budgets: Mapping[str, float], scope: str, out: 
     try:
         plan = make_plan(inputs, bundles, catalogue, chosen, scope, effect=settings.plan_effect, in_force=plans)
     except ConfigurationError as err:
-        raise ConfigurationError(f"--in-force: {err}") from None
+        raise ConfigurationError(f"plans in force (FENGQIAO_PLANS_IN_FORCE, then --in-force): {err}") from None
     write_atomic(out, lambda path: path.write_text(json.dumps(plan, ensure_ascii=False, indent=1), encoding="utf-8"))
     return JobResult("plan", time.perf_counter() - started, summary(plan, out))
 

@@ -78,7 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     planner = Planner(service, load_catalogue(settings.interventions_config), settings.plan_budgets,
-                      settings.plan_effect)
+                      settings.plan_effect, settings.plans_in_force)
     app.include_router(build_router(service, tokens, limiter, metrics, settings.api_max_page, planner))
     add_dashboard(app, service, tokens, limiter)
     app.add_middleware(LimitBody, max_bytes=settings.api_max_body_bytes)

@@ -29,7 +29,8 @@ def _errors(*statuses: int) -> dict:
                  404: "as_of precedes the snapshots the service holds.",
                  409: "Refused: the live models keep serving.", 413: "Request body too large.",
                  422: "A parameter or body field is invalid; `field` names it.",
-                 429: "Too many requests for this token; see Retry-After.", 500: "Server failure."}
+                 429: "Too many requests for this token; see Retry-After.", 500: "Server failure.",
+                 503: "The adopted plans (FENGQIAO_PLANS_IN_FORCE) cannot be read; the operators' log names the file."}
     return {s: {"model": schemas.ErrorResponse, "description": described[s]} for s in (*statuses, 500)}
 
 
@@ -158,7 +159,7 @@ def build_router(service: RiskService, tokens: TokenStore, limiter: RateLimiter,
         return views.alerts(scored, caller, since, limit, offset)
 
     @router.post("/v1/plans", response_model=schemas.PlanResult, tags=["prevention"],
-                 responses=_errors(*AUTH_ERRORS, 400, 403, 413))
+                 responses=_errors(*AUTH_ERRORS, 400, 403, 413, 503))
     async def plans(request: Request, body: schemas.PlanRequest, caller: Caller) -> schemas.PlanResult:
         """A plan: where to send mediation teams, legal advisers, patrol hours, hearings and
         compensation within the budgets (defaults for those not named) so as to avert the most

@@ -34,8 +34,9 @@ from serving.app import create_app
 
 @pytest.fixture(scope="module")
 def api(api_root) -> Api:
+    (api_root / "adopted").mkdir(exist_ok=True)
     settings = serving_settings(api_root, api_root / "bundles" / "1", api_rate_per_second=1000, api_rate_burst=1000,
-                         api_max_body_bytes=4096, api_max_page=100)
+                         api_max_body_bytes=4096, api_max_page=100, plans_in_force=api_root / "adopted")
     with LiveServer(create_app(settings)) as server:
         yield Api(server.url, api_root, tokens_of(api_root))
 
@@ -394,6 +395,25 @@ def test_a_plan_in_force_is_taken_into_account_and_a_broken_one_is_422_naming_it
     broken = _plan(api, "city", {"in_force": [{**slim, "actions": [{"kind": "airlift", "entity": "village",
                                                                       "id": "V1"}]}]})
     assert broken.status_code == 422 and broken.json()["error"]["field"] == "body.in_force.0.actions.0.kind"
+
+
+def test_adopted_plans_count_in_every_plan_and_a_broken_one_is_503_until_mended(api):
+    first = _plan(api, "city", {"budgets": PLAN_BUDGETS}).json()
+    assert first["in_force"]["plans"] == 0
+    adopted = api.root / "adopted" / "first.json"
+    try:
+        adopted.write_text(json.dumps(first))
+        second = _plan(api, "city", {"budgets": PLAN_BUDGETS}).json()
+        assert second["in_force"]["plans"] == 1 and second["in_force"]["applied"] > 0
+        advised = {a["id"] for a in first["actions"] if a["kind"] == "legal_adviser"}
+        assert not advised & {a["id"] for a in second["actions"] if a["kind"] == "legal_adviser"}
+        adopted.write_text('{"snapshot": "2026-01-06"}')
+        broken = _plan(api, "city", {"budgets": PLAN_BUDGETS})
+        assert broken.status_code == 503 and broken.json()["error"]["code"] == "plans_in_force_unreadable"
+        assert "first.json" not in broken.text
+    finally:
+        adopted.unlink(missing_ok=True)
+    assert _plan(api, "city", {"budgets": PLAN_BUDGETS}).json()["in_force"]["plans"] == 0
 
 
 def test_a_query_parameter_given_twice_is_422_naming_it(api):

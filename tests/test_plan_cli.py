@@ -71,3 +71,18 @@ def test_plans_in_force_are_read_and_a_broken_one_is_a_one_line_error_naming_it(
     refused = _plan(root, "--in-force", str(broken), "--out", str(tmp_path / "third.json"))
     assert refused.exit_code == 2 and "Traceback" not in refused.output
     assert f"--in-force: {broken}: not a valid plan: snapshot" in " ".join(refused.stderr.split())
+
+
+def test_the_adopted_plans_setting_counts_in_every_plan_and_a_missing_path_is_an_error(root, tmp_path, monkeypatch):
+    adopted = tmp_path / "adopted"
+    adopted.mkdir()
+    assert _plan(root, "--budget", "legal_adviser=2", "--out", str(adopted / "first.json")).exit_code == 0
+    monkeypatch.setenv("FENGQIAO_PLANS_IN_FORCE", str(adopted))
+    result = _plan(root, "--budget", "legal_adviser=2", "--out", str(tmp_path / "second.json"))
+    assert result.exit_code == 0, result.output
+    assert read_plan(tmp_path / "second.json").model_extra["in_force"]["plans"] == 1
+    monkeypatch.setenv("FENGQIAO_PLANS_IN_FORCE", str(tmp_path / "nowhere"))
+    missing = _plan(root, "--out", str(tmp_path / "third.json"))
+    assert missing.exit_code == 2
+    said = " ".join(missing.stderr.split())
+    assert "FENGQIAO_PLANS_IN_FORCE: " in said and "no such plan file or folder" in said
