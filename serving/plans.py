@@ -25,8 +25,9 @@ import numpy as np
 
 from features.warehouse import read_table
 from fengqiao.errors import ConfigurationError
-from fengqiao.interventions import Catalogue, Plan, plan_paths, read_plan, resolved
+from fengqiao.interventions import Catalogue, Plan, plan_paths, read_plan
 from models.prevention import EntityRows, PlanningInputs, make_plan
+from models.prevention.in_force import unresolved
 from serving import schemas
 from serving.errors import NOT_VISIBLE, ApiError
 from serving.scored import ScoredEntities
@@ -81,6 +82,9 @@ class Planner:
                 if self._adopted[0] == key:
                     return self._adopted
             plans = [read_plan(f) for f in files]
+            bad = unresolved(plans, self.catalogue)
+            if bad is not None:
+                raise ConfigurationError(f"{files[bad[0]]}: action {bad[1] + 1}: {bad[2]}")
         except (ConfigurationError, OSError) as err:
             log.warning("adopted plans unreadable", extra={"reason": str(err)})
             raise PLANS_IN_FORCE_UNREADABLE from None
@@ -108,12 +112,9 @@ class Planner:
             if name not in self.catalogue.budgets():
                 raise ApiError(422, "unknown_budget", f"Not a budget of the intervention kinds; known: "
                                f"{', '.join(self.catalogue.budgets())}.", f"body.budgets.{name}")
-        for i, earlier in enumerate(request.in_force):
-            for j, action in enumerate(earlier.actions):
-                try:
-                    resolved(action, self.catalogue)
-                except ConfigurationError as err:
-                    raise ApiError(422, "invalid_request", f"{err}.", f"body.in_force.{i}.actions.{j}.kind") from None
+        bad = unresolved(request.in_force, self.catalogue)
+        if bad is not None:
+            raise ApiError(422, "invalid_request", f"{bad[2]}.", f"body.in_force.{bad[0]}.actions.{bad[1]}.kind")
         budgets = {**self.default_budgets, **request.budgets}
         live = self.service.live
         inputs = self._inputs(live)

@@ -407,10 +407,12 @@ def test_adopted_plans_count_in_every_plan_and_a_broken_one_is_503_until_mended(
         assert second["in_force"]["plans"] == 1 and second["in_force"]["applied"] > 0
         advised = {a["id"] for a in first["actions"] if a["kind"] == "legal_adviser"}
         assert not advised & {a["id"] for a in second["actions"] if a["kind"] == "legal_adviser"}
-        adopted.write_text('{"snapshot": "2026-01-06"}')
-        broken = _plan(api, "city", {"budgets": PLAN_BUDGETS})
-        assert broken.status_code == 503 and broken.json()["error"]["code"] == "plans_in_force_unreadable"
-        assert "first.json" not in broken.text
+        for text in ('{"snapshot": "2026-01-06"}',
+                     json.dumps({**first, "actions": [{"kind": "airlift", "entity": "village", "id": "V1"}]})):
+            adopted.write_text(text)
+            broken = _plan(api, "city", {"budgets": PLAN_BUDGETS})
+            assert broken.status_code == 503 and broken.json()["error"]["code"] == "plans_in_force_unreadable"
+            assert "first.json" not in broken.text
     finally:
         adopted.unlink(missing_ok=True)
     assert _plan(api, "city", {"budgets": PLAN_BUDGETS}).json()["in_force"]["plans"] == 0

@@ -46,21 +46,33 @@ def running(start: dt.date, weeks: int, snapshot: dt.date) -> bool:
     return start <= snapshot < start + dt.timedelta(weeks=weeks)
 
 
+def unresolved(plans: Sequence[Plan], catalogue: Catalogue) -> tuple[int, int, ConfigurationError] | None:
+    """The first action of ``plans`` of an unknown kind, or of a kind sent to the wrong entity:
+    (plan, action, the error), counted from 0; None when every action resolves."""
+    for p, plan in enumerate(plans):
+        for a, action in enumerate(plan.actions):
+            try:
+                resolved(action, catalogue)
+            except ConfigurationError as err:
+                return p, a, err
+    return None
+
+
 def with_plans_in_force(inputs: PlanningInputs, bundles: Mapping[str, ScoringBundle], plans: Sequence[Plan],
                         catalogue: Catalogue) -> tuple[PlanningInputs, InForce]:
     """``inputs`` with every running unrecorded action of ``plans`` applied to its entity's row
     (features in ``bundles``' order), and the count of what was applied and why the rest was
     not. An action of an unknown kind, or of a kind sent to the wrong entity, is a
     ConfigurationError naming the plan and the action."""
+    bad = unresolved(plans, catalogue)
+    if bad is not None:
+        raise ConfigurationError(f"plan in force {bad[0] + 1}, action {bad[1] + 1}: {bad[2]}")
     rows = {entity: replace(r, X=r.X.copy()) for entity, r in inputs.rows.items()}
     position = {entity: {str(i): k for k, i in enumerate(r.ids)} for entity, r in rows.items()}
     counts = {"applied": 0, "recorded": 0, "not_running": 0, "unknown_entity": 0}
-    for p, plan in enumerate(plans, start=1):
-        for a, action in enumerate(plan.actions, start=1):
-            try:
-                kind, amount, weeks = resolved(action, catalogue)
-            except ConfigurationError as err:
-                raise ConfigurationError(f"plan in force {p}, action {a}: {err}") from None
+    for plan in plans:
+        for action in plan.actions:
+            kind, amount, weeks = resolved(action, catalogue)
             k = position.get(action.entity, {}).get(action.id)
             if not running(plan.snapshot, weeks, inputs.snapshot):
                 counts["not_running"] += 1
