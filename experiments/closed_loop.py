@@ -397,7 +397,7 @@ def run_loop(args: argparse.Namespace) -> dict:
         sent += [(week, a) for a in actions]
         in_force.append(Plan.model_validate(plan))
         t0 = time.perf_counter()
-        planned.live.advance(7, Plan.model_validate(plan), catalogue)
+        planned.live.advance(7, in_force[-1], catalogue)
         plain.live.advance(7)
         steps["advance"] = time.perf_counter() - t0
         n_planned, e_planned, by_planned = weekly_incidents(planned.live, county_of)

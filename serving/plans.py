@@ -77,7 +77,7 @@ class Planner:
             return (), []
         try:
             files = plan_paths([self.adopted])
-            key = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+            key = tuple((str(f), (s := f.stat()).st_mtime_ns, s.st_size) for f in files)
             with self._lock:
                 if self._adopted[0] == key:
                     return self._adopted

@@ -67,6 +67,8 @@ def with_plans_in_force(inputs: PlanningInputs, bundles: Mapping[str, ScoringBun
     bad = unresolved(plans, catalogue)
     if bad is not None:
         raise ConfigurationError(f"plan in force {bad[0] + 1}, action {bad[1] + 1}: {bad[2]}")
+    if not plans:
+        return inputs, InForce()
     rows = {entity: replace(r, X=r.X.copy()) for entity, r in inputs.rows.items()}
     position = {entity: {str(i): k for k, i in enumerate(r.ids)} for entity, r in rows.items()}
     counts = {"applied": 0, "recorded": 0, "not_running": 0, "unknown_entity": 0}
